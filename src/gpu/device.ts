@@ -1,0 +1,169 @@
+// One way to get a GPU, in the browser (navigator.gpu) and in Node (the `webgpu` package, i.e. Dawn).
+//
+// Failures are typed (GpuError) and carry a hint saying what to do. A lost device or an uncaptured
+// validation error never turns into a hang: every readback races the device's `lost` promise, and
+// `checkGpu()` rethrows the first uncaptured error.
+
+export type GpuErrorKind = 'no-webgpu' | 'no-adapter' | 'device-lost' | 'validation' | 'out-of-memory' | 'internal';
+
+export class GpuError extends Error {
+  constructor(
+    readonly kind: GpuErrorKind,
+    message: string,
+    readonly hint: string,
+  ) {
+    super(`${message}\nHint: ${hint}`);
+    this.name = 'GpuError';
+  }
+}
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** Where the adapter came from: 'browser', 'dawn' or 'dawn+swiftshader'. */
+  backend: string;
+}
+
+export interface Gpu {
+  device: GPUDevice;
+  adapter: AdapterSummary;
+  limits: GPUSupportedLimits;
+  /** True when the device was created with the `shader-f16` feature. */
+  f16: boolean;
+  /** Counts what the engine allocated through src/gpu/buffers.ts (tests use it to prove reuse). */
+  stats: { buffersCreated: number; bytesCreated: number };
+  /** The first uncaptured error or loss, if any. */
+  failure: GpuError | null;
+  /** Resolves (never rejects) with the loss as a GpuError when the device is lost. */
+  lost: Promise<GpuError>;
+}
+
+/** Debian's chromium package ships SwiftShader, a CPU Vulkan driver that Dawn can use. */
+export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+const LIMITS_WE_WANT: (keyof GPUSupportedLimits)[] = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+];
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && !!process.versions?.node;
+}
+
+// Dawn instances are kept for the life of the process: finalizing one (say the first, which found no
+// adapter) while another is in use tears down shared driver state and crashes SwiftShader.
+const dawnInstances: GPU[] = [];
+
+async function nodeAdapter(powerPreference: GPUPowerPreference): Promise<{ adapter: GPUAdapter | null; backend: string }> {
+  // A variable specifier keeps bundlers from pulling the native module into the browser build.
+  const spec = 'webgpu';
+  const dawn = (await import(/* @vite-ignore */ spec)) as {
+    create: (flags: string[]) => GPU;
+    globals: Record<string, unknown>;
+  };
+  Object.assign(globalThis, dawn.globals);
+  const instance = () => {
+    const g = dawn.create([]);
+    dawnInstances.push(g);
+    return g;
+  };
+  let adapter = await instance().requestAdapter({ powerPreference });
+  if (adapter) return { adapter, backend: 'dawn' };
+  const fs = await import('node:fs');
+  if (process.platform === 'linux' && !process.env.VK_ICD_FILENAMES && fs.existsSync(SWIFTSHADER_ICD)) {
+    // No usable adapter: fall back to SwiftShader. The Vulkan loader reads this on the next instance.
+    process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+    adapter = await instance().requestAdapter({ powerPreference });
+    if (adapter) return { adapter, backend: 'dawn+swiftshader' };
+  }
+  return { adapter: null, backend: 'dawn' };
+}
+
+/** Acquire a device with the adapter's own limits (not the defaults), ready for the engine. */
+export async function requestGpu(opts: { powerPreference?: GPUPowerPreference; f16?: boolean } = {}): Promise<Gpu> {
+  const powerPreference = opts.powerPreference ?? 'high-performance';
+  let adapter: GPUAdapter | null;
+  let backend: string;
+  if (typeof navigator !== 'undefined' && navigator.gpu) {
+    adapter = await navigator.gpu.requestAdapter({ powerPreference });
+    backend = 'browser';
+  } else if (isNode()) {
+    ({ adapter, backend } = await nodeAdapter(powerPreference));
+  } else {
+    throw new GpuError(
+      'no-webgpu',
+      'This browser has no WebGPU (navigator.gpu is missing).',
+      'Use a recent Chrome, Edge or Safari 26+, or enable WebGPU (chrome://flags/#enable-unsafe-webgpu). Firefox needs version 141+ on Windows.',
+    );
+  }
+  if (!adapter) {
+    throw new GpuError(
+      'no-adapter',
+      'WebGPU is present but no GPU adapter was found.',
+      isNode()
+        ? `On Linux install a Vulkan driver (apt-get install libvulkan1 mesa-vulkan-drivers, or the GPU vendor's), or apt-get install chromium libvulkan1 to get SwiftShader at ${SWIFTSHADER_ICD}; set VK_ICD_FILENAMES to a driver's ICD file to pick one.`
+        : 'Update the GPU driver, check chrome://gpu, or enable WebGPU (chrome://flags/#enable-unsafe-webgpu).',
+    );
+  }
+  const requiredLimits: Record<string, number> = {};
+  for (const k of LIMITS_WE_WANT) requiredLimits[k] = adapter.limits[k] as number;
+  const wantF16 = (opts.f16 ?? true) && adapter.features.has('shader-f16');
+  const device = await adapter.requestDevice({
+    requiredLimits,
+    requiredFeatures: wantF16 ? ['shader-f16'] : [],
+  });
+  const info = adapter.info;
+  const gpu: Gpu = {
+    device,
+    adapter: {
+      vendor: info?.vendor ?? '',
+      architecture: info?.architecture ?? '',
+      device: info?.device ?? '',
+      description: info?.description ?? '',
+      backend,
+    },
+    limits: device.limits,
+    f16: wantF16,
+    stats: { buffersCreated: 0, bytesCreated: 0 },
+    failure: null,
+    lost: device.lost.then((l) => {
+      const err = new GpuError(
+        'device-lost',
+        `The GPU device was lost (${l.reason}): ${l.message}`,
+        'The GPU was reset or ran out of memory. Progress up to the last finished phase is kept: resume the run, or try a smaller batch or model.',
+      );
+      gpu.failure ??= err;
+      return err;
+    }),
+  };
+  device.addEventListener('uncapturederror', (ev) => {
+    const e = (ev as GPUUncapturedErrorEvent).error;
+    const oom = typeof GPUOutOfMemoryError !== 'undefined' && e instanceof GPUOutOfMemoryError;
+    gpu.failure ??= new GpuError(
+      oom ? 'out-of-memory' : 'validation',
+      `GPU ${oom ? 'out of memory' : 'error'}: ${e.message}`,
+      oom ? 'Use a smaller batch, sequence length or model.' : 'This is a bug in the engine: please report it with the message above.',
+    );
+  });
+  return gpu;
+}
+
+/** Throws the first uncaptured GPU error or loss, if there was one. */
+export function checkGpu(gpu: Gpu): void {
+  if (gpu.failure) throw gpu.failure;
+}
+
+/** Awaits `work` unless the device is lost first; then rejects with the loss. */
+export async function guard<T>(gpu: Gpu, work: Promise<T>): Promise<T> {
+  const result = await Promise.race([work, gpu.lost.then((e) => Promise.reject(e))]);
+  checkGpu(gpu);
+  return result;
+}
