@@ -53,7 +53,7 @@ export function upload(gpu: Gpu, v: View, data: ArrayBufferView, byteOffset = 0)
     throw new Error(`upload of ${data.byteLength} bytes at ${byteOffset} does not fit a view of ${v.size} bytes`);
   }
   // writeBuffer needs a multiple of 4 bytes.
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
   const padded = bytes.byteLength % 4 === 0 ? bytes : (() => {
     const p = new Uint8Array(alignUp(bytes.byteLength, 4));
     p.set(bytes);
