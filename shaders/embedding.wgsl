@@ -1,0 +1,71 @@
+// Token embedding: out[r, :] = table[tokens[r], :], tokens [BT] u32, table [V, C], out [BT, C].
+//
+// forward: one thread per output element (r, c), flat index r * C + c. Grid (host): grid1d(BT * C, 256)
+// workgroups of 256 threads, the flat workgroup index being wid.x + wid.y * nwg.x.
+//
+// backward: dtable[tok, :] (+)= sum of dout[r, :] over the rows r holding token tok. WGSL has no float
+// atomics, so rather than scattering rows the host builds a CSR index of the batch (src/ops/embedding.ts,
+// buildTokenIndex): unique[u] is the u-th distinct token, and positions[offsets[u] .. offsets[u+1]) are
+// its rows in ascending order. Workgroup u owns dtable row unique[u]: thread t sums columns t, t+256, ...
+// over those rows in that order, so the result is deterministic and no two workgroups write one row.
+// Unused index slots are empty ranges and do nothing; dtable rows of tokens absent from the batch are
+// untouched. ACCUMULATE (override) adds into dtable (the tied LM head's gradient is already there).
+// Grid (host): grid1d(BT, 1) workgroups (one per possible distinct token), flat index as above.
+//
+// Token ids >= V are clamped to V - 1 and row indices to BT - 1, so no thread reads or writes out of
+// bounds even for a bad index (the host rejects such ids before they get here).
+
+override ACCUMULATE: bool = false;
+
+struct Params {
+  rows: u32, // BT
+  C: u32,
+  V: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+// forward
+@group(0) @binding(1) var<storage, read> tokens: array<u32>;
+@group(0) @binding(2) var<storage, read> table: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// backward
+@group(0) @binding(4) var<storage, read> dout: array<f32>;
+@group(0) @binding(5) var<storage, read> unique: array<u32>;
+@group(0) @binding(6) var<storage, read> offsets: array<u32>;
+@group(0) @binding(7) var<storage, read> positions: array<u32>;
+@group(0) @binding(8) var<storage, read_write> dtable: array<f32>;
+
+const WG = 256u;
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (i >= p.rows * p.C) { return; }
+  let r = i / p.C;
+  let c = i % p.C;
+  let tok = min(tokens[r], p.V - 1u);
+  out[i] = table[tok * p.C + c];
+}
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let u = wid.x + wid.y * nwg.x;
+  if (u >= p.rows) { return; }
+  let start = min(offsets[u], p.rows);
+  let end = min(offsets[u + 1u], p.rows);
+  if (start >= end) { return; }
+  let tok = min(unique[u], p.V - 1u);
+  for (var c = lid; c < p.C; c += WG) {
+    var s = 0.0;
+    for (var k = start; k < end; k++) {
+      let r = min(positions[k], p.rows - 1u);
+      s += dout[r * p.C + c];
+    }
+    let o = tok * p.C + c;
+    if (ACCUMULATE) {
+      dtable[o] += s;
+    } else {
+      dtable[o] = s;
+    }
+  }
+}

@@ -1,0 +1,185 @@
+// Matrix multiply for every linear layer, forward and backward:
+//   C[M,N] (+)= op(A)[M,K] · op(B)[K,N] (+ bias[N] on every row),
+// op(A) = A (A stored [M,K]) or A^T (TRANS_A: A stored [K,M]),
+// op(B) = B (B stored [K,N]) or B^T (TRANS_B: B stored [N,K], the PyTorch Linear weight layout).
+// The linear layer uses it as y[BT,F] = x[BT,C]·W^T + b (TRANS_B), dx[BT,C] (+)= dy[BT,F]·W[F,C]
+// (no transposes) and dW[F,C] (+)= dy^T·x (TRANS_A); the bias gradient is sum_rows below.
+//
+// Tiling (entry points main, main_bias): each workgroup of 16x16 threads owns one 64x64 tile of C.
+// The K axis is walked in steps of 16: the workgroup stages a 64x16 slab of op(A) and a 16x64 slab of
+// op(B) in shared memory (zero-padded past M, N, K, so any shape is exact), then each thread
+// accumulates a 4x4 register block from them: rows tileM + ty + 16*i, columns tileN + tx + 16*j
+// (i, j < 4). The strided block makes the 16 threads of a row read 16 consecutive shared words
+// and write 16 consecutive floats of C. Global loads are scalar and coalesced for every layout:
+// consecutive threads walk whichever axis of A or B is contiguous in memory.
+// Grid (host): grid1d(ceil(M/64) * ceil(N/64), 1) workgroups; the flat index wid.x + wid.y * nwg.x
+// picks the tile, N-tiles fastest (neighbouring workgroups share their op(A) rows); flat indices
+// past the last tile (grid1d rounding) exit at once, uniformly for the whole workgroup.
+// Performance notes for later: vec4 global loads when K / M / N are multiples of 4, double-buffered
+// slabs, a narrower tile (or a GEMV path) when M or N is tiny, and f16 operands.
+//
+// sum_rows: out[n] (+)= sum_m x[m, n], x [M, N] (the bias gradient, sum over the BT rows of dy).
+// Each workgroup of 32x8 threads owns 32 columns: thread (tx, ty) sums rows ty, ty+8, ... of column
+// tileN + tx in order, then the 8 partial sums are combined by a fixed tree in shared memory, so the
+// result is deterministic. Grid (host): grid1d(ceil(N/32), 1) workgroups, flat index as above.
+
+// ---- matmul -----------------------------------------------------------------------------------
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+// true: C += op(A)·op(B); false: C = op(A)·op(B). Only `main` reads it (bias implies overwrite).
+override ACCUMULATE: bool = false;
+
+const BM = 64u; // tile rows (M)
+const BN = 64u; // tile columns (N)
+const BK = 16u; // K step
+const TM = 4u; // register block rows per thread
+const TN = 4u; // register block columns per thread
+const WG = 16u; // threads per workgroup side: BM = WG * TM, BN = WG * TN
+// Shared slabs stored k-major ([k][m] and [k][n]); one word of padding per k row keeps the
+// k-contiguous loads (A untransposed, B transposed) from hitting one shared bank 16 times.
+const AS_STRIDE = 65u;
+const BS_STRIDE = 65u;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  tilesN: u32, // ceil(N / BN)
+  tiles: u32, // ceil(M / BM) * tilesN
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+
+var<workgroup> As: array<f32, 1040>; // BK * AS_STRIDE
+var<workgroup> Bs: array<f32, 1040>; // BK * BS_STRIDE
+var<private> acc: array<f32, 16>; // TM * TN, acc[i * TN + j]
+
+// op(A)[m, k], or 0 outside [M, K].
+fn loadA(m: u32, k: u32) -> f32 {
+  if (m >= p.M || k >= p.K) { return 0.0; }
+  if (TRANS_A) { return a[k * p.M + m]; }
+  return a[m * p.K + k];
+}
+
+// op(B)[k, n], or 0 outside [K, N].
+fn loadB(k: u32, n: u32) -> f32 {
+  if (k >= p.K || n >= p.N) { return 0.0; }
+  if (TRANS_B) { return b[n * p.K + k]; }
+  return b[k * p.N + n];
+}
+
+// Fills acc with the tile's op(A)·op(B). Called by the whole workgroup (it has barriers).
+fn mainLoop(row0: u32, col0: u32, tx: u32, ty: u32, lid: u32) {
+  for (var i = 0u; i < TM * TN; i++) { acc[i] = 0.0; }
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    // Stage the slabs: BM*BK = BK*BN = 1024 values, 4 per thread. Element e = lid + 256 r is
+    // split so that consecutive threads follow the axis that is contiguous in global memory.
+    for (var r = 0u; r < 4u; r++) {
+      let e = lid + 256u * r;
+      var am: u32; var ak: u32;
+      if (TRANS_A) { am = e % BM; ak = e / BM; } else { ak = e % BK; am = e / BK; }
+      As[ak * AS_STRIDE + am] = loadA(row0 + am, k0 + ak);
+      var bk: u32; var bn: u32;
+      if (TRANS_B) { bk = e % BK; bn = e / BK; } else { bn = e % BN; bk = e / BN; }
+      Bs[bk * BS_STRIDE + bn] = loadB(k0 + bk, col0 + bn);
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      var av: array<f32, 4>;
+      var bv: array<f32, 4>;
+      for (var i = 0u; i < TM; i++) { av[i] = As[k * AS_STRIDE + ty + WG * i]; }
+      for (var j = 0u; j < TN; j++) { bv[j] = Bs[k * BS_STRIDE + tx + WG * j]; }
+      for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) { acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+}
+
+// The tile's origin (row, column) in C for a flat workgroup index below p.tiles.
+fn tileOrigin(flat: u32) -> vec2u {
+  return vec2u((flat / p.tilesN) * BM, (flat % p.tilesN) * BN);
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid3: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let flat = wid.x + wid.y * nwg.x;
+  if (flat >= p.tiles) { return; } // uniform: the same for the whole workgroup
+  let o = tileOrigin(flat);
+  mainLoop(o.x, o.y, lid3.x, lid3.y, lid);
+  for (var i = 0u; i < TM; i++) {
+    let m = o.x + lid3.y + WG * i;
+    if (m >= p.M) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = o.y + lid3.x + WG * j;
+      if (n >= p.N) { break; }
+      let idx = m * p.N + n;
+      if (ACCUMULATE) { c[idx] += acc[i * TN + j]; } else { c[idx] = acc[i * TN + j]; }
+    }
+  }
+}
+
+@compute @workgroup_size(16, 16)
+fn main_bias(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+             @builtin(local_invocation_id) lid3: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let flat = wid.x + wid.y * nwg.x;
+  if (flat >= p.tiles) { return; }
+  let o = tileOrigin(flat);
+  mainLoop(o.x, o.y, lid3.x, lid3.y, lid);
+  for (var i = 0u; i < TM; i++) {
+    let m = o.x + lid3.y + WG * i;
+    if (m >= p.M) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = o.y + lid3.x + WG * j;
+      if (n >= p.N) { break; }
+      c[m * p.N + n] = acc[i * TN + j] + bias[n];
+    }
+  }
+}
+
+// ---- sum_rows -----------------------------------------------------------------------------------
+
+struct SumParams {
+  M: u32,
+  N: u32,
+  tiles: u32, // ceil(N / 32)
+}
+
+override SUM_ACCUMULATE: bool = false;
+
+@group(0) @binding(0) var<uniform> sp: SumParams;
+@group(0) @binding(1) var<storage, read> sx: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sout: array<f32>;
+
+var<workgroup> partial: array<f32, 256>; // [ty][tx], 8 x 32
+
+@compute @workgroup_size(32, 8)
+fn sum_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+            @builtin(local_invocation_id) lid3: vec3u) {
+  let flat = wid.x + wid.y * nwg.x;
+  if (flat >= sp.tiles) { return; } // uniform
+  let tx = lid3.x;
+  let ty = lid3.y;
+  let n = flat * 32u + tx;
+  var s = 0.0;
+  if (n < sp.N) {
+    for (var m = ty; m < sp.M; m += 8u) { s += sx[m * sp.N + n]; }
+  }
+  partial[ty * 32u + tx] = s;
+  workgroupBarrier();
+  // Fixed tree over the 8 row lanes: 4, 2, 1.
+  for (var h = 4u; h > 0u; h >>= 1u) {
+    if (ty < h) { partial[ty * 32u + tx] += partial[(ty + h) * 32u + tx]; }
+    workgroupBarrier();
+  }
+  if (ty == 0u && n < sp.N) {
+    if (SUM_ACCUMULATE) { sout[n] += partial[tx]; } else { sout[n] = partial[tx]; }
+  }
+}

@@ -1,0 +1,77 @@
+// Host side of shaders/cross_entropy.wgsl: fused softmax cross-entropy (optionally with dlogits written
+// in place over the logits) and the deterministic weighted sum that turns per-row losses into the loss.
+import code from '../../shaders/cross_entropy.wgsl?raw';
+import type { View } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
+import { checkDims, checkLen } from './shapes';
+
+const shader = { name: 'cross_entropy', code };
+
+export interface CrossEntropyArgs {
+  logits: View; // [BT, V]; in grad mode overwritten with dlogits
+  targets: View; // [BT] u32, each < V (a target >= V gives a NaN loss for its row)
+  weights: View; // [BT] loss weight per row, from lossWeights(mask)
+  losses: View; // [BT] out: lse - logit[target], for every row whatever its weight
+  rows: number; // BT
+  V: number;
+  /** true: ALSO overwrite logits in place with dlogits = weights[r] * (softmax - onehot(target)). */
+  grad?: boolean;
+}
+
+/** One workgroup per row: the row's softmax statistics, its loss and (grad mode) its gradient. */
+export function crossEntropy(gpu: Gpu, { logits, targets, weights, losses, rows, V, grad = false }: CrossEntropyArgs): Dispatch[] {
+  checkDims('crossEntropy', { rows, V });
+  checkLen('crossEntropy', { logits }, rows * V);
+  checkLen('crossEntropy', { targets, weights, losses }, rows);
+  return [
+    makeDispatch(gpu, {
+      label: grad ? 'cross_entropy.fwd_bwd' : 'cross_entropy.fwd',
+      shader,
+      entry: 'main',
+      uniforms: [rows, V, grad ? 1 : 0],
+      buffers: { 1: logits, 2: targets, 3: weights, 4: losses },
+      workgroups: grid1d(gpu, rows, 1),
+    }),
+  ];
+}
+
+export interface WeightedSumArgs {
+  losses: View; // [BT]
+  weights: View; // [BT]
+  out: View; // [1] out: sum_r weights[r] * losses[r]
+  rows: number; // BT
+}
+
+/** out[0] = sum_r weights[r] * losses[r], in one workgroup with a fixed summation order (deterministic). */
+export function weightedSum(gpu: Gpu, { losses, weights, out, rows }: WeightedSumArgs): Dispatch[] {
+  checkDims('weightedSum', { rows });
+  checkLen('weightedSum', { losses, weights }, rows);
+  checkLen('weightedSum', { out }, 1);
+  return [
+    makeDispatch(gpu, {
+      shader,
+      entry: 'weighted_sum',
+      uniforms: [rows],
+      buffers: { 3: weights, 4: losses, 5: out },
+      workgroups: [1],
+    }),
+  ];
+}
+
+/**
+ * Per-row loss weights from a 0/1 (or fractional) mask: mask[r] / sum(mask), so that the weighted sum of
+ * the per-row losses is the mean loss over the masked tokens. An all-zero mask gives all-zero weights
+ * (loss 0 and zero gradients, never NaN).
+ */
+export function lossWeights(mask: ArrayLike<number>): Float32Array {
+  let total = 0;
+  for (let i = 0; i < mask.length; i++) {
+    const x = mask[i];
+    if (!Number.isFinite(x) || x < 0) throw new Error(`lossWeights: mask[${i}] = ${x}; mask values must be finite and >= 0`);
+    total += x;
+  }
+  const w = new Float32Array(mask.length);
+  if (total > 0) for (let i = 0; i < mask.length; i++) w[i] = mask[i] / total;
+  return w;
+}

@@ -1,0 +1,144 @@
+// Host side of shaders/embedding.wgsl: token embedding lookup and its deterministic backward.
+//
+// forward  embedding({ tokens, table, out, rows: BT, C, V })   out [BT, C] = table[tokens]
+// backward, once per step:
+//   const idx = buildTokenIndex(tokens, V);                    // on the CPU, from the tokens it uploads anyway
+//   uploadTokenIndex(gpu, idx, { unique, offsets, positions }, BT);
+//   embeddingBackward({ dout, unique, offsets, positions, dtable, rows: BT, C, V, accumulate })
+// Index buffers (u32), sized once for the largest BT: unique [BT], offsets [BT + 1], positions [BT].
+// The caller clears dtable once per step: rows of tokens absent from the batch are not written.
+import code from '../../shaders/embedding.wgsl?raw';
+import { upload, type View } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
+import { checkDims, checkLen } from './shapes';
+
+const shader = { name: 'embedding', code };
+
+export interface EmbeddingArgs {
+  tokens: View; // [rows] u32, each < V
+  table: View; // [V, C]
+  out: View; // [rows, C]
+  rows: number;
+  C: number;
+  V: number;
+}
+
+export interface EmbeddingBackwardArgs {
+  dout: View; // [rows, C]
+  unique: View; // [rows] u32, from uploadTokenIndex
+  offsets: View; // [rows + 1] u32
+  positions: View; // [rows] u32
+  dtable: View; // [V, C]
+  rows: number;
+  C: number;
+  V: number;
+  /** true: dtable rows += (the tied LM head wrote there first); false: dtable rows = . */
+  accumulate?: boolean;
+}
+
+/**
+ * The batch's rows grouped by token (CSR): unique[u] is the u-th distinct token (ascending), and
+ * positions[offsets[u] .. offsets[u + 1]) are the rows holding it, ascending.
+ */
+export interface TokenIndex {
+  unique: Uint32Array; // [U]
+  offsets: Uint32Array; // [U + 1]
+  positions: Uint32Array; // [rows]
+}
+
+/** Groups the rows of a batch by token id. Throws on an id outside [0, V). */
+export function buildTokenIndex(tokens: ArrayLike<number>, V: number): TokenIndex {
+  checkDims('buildTokenIndex', { V });
+  const rows = tokens.length;
+  for (let r = 0; r < rows; r++) {
+    const t = tokens[r];
+    if (!Number.isInteger(t) || t < 0 || t >= V) {
+      throw new Error(`buildTokenIndex: token id ${t} at row ${r} is outside the vocabulary [0, ${V})`);
+    }
+  }
+  // Sort rows by (token, row): equal tokens become one run, each run in ascending row order.
+  const positions = Uint32Array.from({ length: rows }, (_, i) => i).sort((a, b) => tokens[a] - tokens[b] || a - b);
+  const unique: number[] = [];
+  const offsets: number[] = [];
+  for (let k = 0; k < rows; k++) {
+    const t = tokens[positions[k]];
+    if (k === 0 || t !== unique[unique.length - 1]) {
+      unique.push(t);
+      offsets.push(k);
+    }
+  }
+  offsets.push(rows);
+  return { unique: Uint32Array.from(unique), offsets: Uint32Array.from(offsets), positions };
+}
+
+/**
+ * Writes an index into buffers sized for `rows` (unique [rows], offsets [rows + 1], positions [rows]).
+ * Slots past the batch's U distinct tokens get offsets equal to the end, i.e. empty ranges.
+ */
+export function uploadTokenIndex(gpu: Gpu, idx: TokenIndex, bufs: { unique: View; offsets: View; positions: View }, rows: number): void {
+  checkDims('uploadTokenIndex', { rows });
+  const U = idx.unique.length;
+  if (idx.offsets.length !== U + 1) throw new Error(`uploadTokenIndex: offsets has ${idx.offsets.length} entries, expected U + 1 = ${U + 1}`);
+  if (idx.positions.length > rows) throw new Error(`uploadTokenIndex: the index covers ${idx.positions.length} rows but the buffers hold ${rows}`);
+  checkLen('uploadTokenIndex', { 'unique [rows]': bufs.unique, 'positions [rows]': bufs.positions }, rows);
+  checkLen('uploadTokenIndex', { 'offsets [rows+1]': bufs.offsets }, rows + 1);
+  const unique = new Uint32Array(rows);
+  unique.set(idx.unique);
+  const offsets = new Uint32Array(rows + 1).fill(idx.offsets[U]);
+  offsets.set(idx.offsets);
+  const positions = new Uint32Array(rows);
+  positions.set(idx.positions);
+  upload(gpu, bufs.unique, unique);
+  upload(gpu, bufs.offsets, offsets);
+  upload(gpu, bufs.positions, positions);
+}
+
+/** Throws when the writable view `out` overlaps any of `others` (a WebGPU validation error otherwise). */
+function checkNoAlias(op: string, outName: string, out: View, others: Record<string, View>): void {
+  for (const [name, v] of Object.entries(others)) {
+    if (v.buffer === out.buffer && v.offset < out.offset + out.size && out.offset < v.offset + v.size) {
+      throw new Error(`${op}: ${outName} overlaps ${name}; the output must be a separate range`);
+    }
+  }
+}
+
+export function embedding(gpu: Gpu, { tokens, table, out, rows, C, V }: EmbeddingArgs): Dispatch[] {
+  checkDims('embedding', { rows, C, V });
+  checkLen('embedding', { 'tokens [rows] (u32)': tokens }, rows);
+  checkLen('embedding', { 'table [V,C]': table }, V * C);
+  checkLen('embedding', { 'out [rows,C]': out }, rows * C);
+  checkNoAlias('embedding', 'out', out, { tokens, table });
+  return [
+    makeDispatch(gpu, {
+      label: 'embedding.forward',
+      shader,
+      entry: 'forward',
+      uniforms: [rows, C, V],
+      buffers: { 1: tokens, 2: table, 3: out },
+      workgroups: grid1d(gpu, rows * C, 256),
+    }),
+  ];
+}
+
+export function embeddingBackward(gpu: Gpu, args: EmbeddingBackwardArgs): Dispatch[] {
+  const { dout, unique, offsets, positions, dtable, rows, C, V } = args;
+  const accumulate = args.accumulate ?? false;
+  checkDims('embeddingBackward', { rows, C, V });
+  checkLen('embeddingBackward', { 'dout [rows,C]': dout }, rows * C);
+  checkLen('embeddingBackward', { 'unique [rows] (u32)': unique, 'positions [rows] (u32)': positions }, rows);
+  checkLen('embeddingBackward', { 'offsets [rows+1] (u32)': offsets }, rows + 1);
+  checkLen('embeddingBackward', { 'dtable [V,C]': dtable }, V * C);
+  checkNoAlias('embeddingBackward', 'dtable', dtable, { dout, unique, offsets, positions });
+  return [
+    makeDispatch(gpu, {
+      label: 'embedding.backward',
+      shader,
+      entry: 'backward',
+      constants: { ACCUMULATE: accumulate ? 1 : 0 },
+      uniforms: [rows, C, V],
+      buffers: { 4: dout, 5: unique, 6: offsets, 7: positions, 8: dtable },
+      workgroups: grid1d(gpu, rows, 1),
+    }),
+  ];
+}

@@ -1,0 +1,98 @@
+// Host side of shaders/matmul.wgsl: C[M,N] (+)= op(A)·op(B) (+ bias), and the bias gradient sumRows.
+//
+// How the linear layer (W stored [N,K] as in PyTorch, x [M,K], y [M,N], M = BT rows) uses it:
+//   forward  y  = x·W^T + b     matmul({ a: x,  b: W, c: y,  M, N, K, transB: true, bias: b })
+//   dx (+)= dy·W                matmul({ a: dy, b: W, c: dx, M, N: K, K: N, accumulate })
+//   dW (+)= dy^T·x              matmul({ a: dy, b: x, c: dW, M: N, N: K, K: M, transA: true, accumulate })
+//   db (+)= sum over rows of dy sumRows({ x: dy, out: db, M, N, accumulate })
+// Each (entry point, transA, transB, accumulate) variant compiles once through the pipeline cache.
+import code from '../../shaders/matmul.wgsl?raw';
+import type { View } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
+import { checkDims, checkLen } from './shapes';
+
+const shader = { name: 'matmul', code };
+
+/** C tile owned by one workgroup (must match BM, BN in the shader). */
+const TILE_M = 64;
+const TILE_N = 64;
+/** Columns per sum_rows workgroup. */
+const SUM_COLS = 32;
+
+export interface MatmulArgs {
+  a: View; b: View; c: View; // f32 row-major
+  M: number; N: number; K: number;
+  transA?: boolean; // false: A stored [M,K]; true: A stored [K,M] (use A^T)
+  transB?: boolean; // false: B stored [K,N]; true: B stored [N,K] (use B^T) -- the PyTorch Linear weight layout
+  accumulate?: boolean; // true: C += op(A)·op(B); false: C = op(A)·op(B)
+  bias?: View; // optional [N], added to every row (only allowed when accumulate is false)
+}
+
+/** Throws when the writable view `out` overlaps any of `inputs` (a WebGPU validation error otherwise). */
+function checkNoAlias(op: string, outName: string, out: View, inputs: Record<string, View>): void {
+  for (const [name, v] of Object.entries(inputs)) {
+    if (v.buffer === out.buffer && v.offset < out.offset + out.size && out.offset < v.offset + v.size) {
+      throw new Error(`${op}: ${outName} overlaps ${name}; the output must be a separate range`);
+    }
+  }
+}
+
+export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
+  const { a, b, c, M, N, K, bias } = args;
+  const transA = args.transA ?? false;
+  const transB = args.transB ?? false;
+  const accumulate = args.accumulate ?? false;
+  checkDims('matmul', { M, N, K });
+  checkLen('matmul', { [transA ? 'a [K,M]' : 'a [M,K]']: a }, M * K);
+  checkLen('matmul', { [transB ? 'b [N,K]' : 'b [K,N]']: b }, K * N);
+  checkLen('matmul', { 'c [M,N]': c }, M * N);
+  if (bias) {
+    if (accumulate) throw new Error('matmul: bias is only allowed when accumulate is false (add it once, in the forward)');
+    checkLen('matmul', { 'bias [N]': bias }, N);
+  }
+  checkNoAlias('matmul', 'c', c, bias ? { a, b, bias } : { a, b });
+
+  const tilesN = Math.ceil(N / TILE_N);
+  const tiles = Math.ceil(M / TILE_M) * tilesN;
+  const uniforms = [M, N, K, tilesN, tiles];
+  const flags = { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 };
+  const workgroups = grid1d(gpu, tiles, 1);
+  const label = `matmul ${M}x${N}x${K}${transA ? ' tA' : ''}${transB ? ' tB' : ''}${accumulate ? ' +=' : ''}`;
+  if (bias) {
+    return [makeDispatch(gpu, { label, shader, entry: 'main_bias', constants: flags, uniforms, buffers: { 1: a, 2: b, 3: c, 4: bias }, workgroups })];
+  }
+  return [
+    makeDispatch(gpu, {
+      label,
+      shader,
+      entry: 'main',
+      constants: { ...flags, ACCUMULATE: accumulate ? 1 : 0 },
+      uniforms,
+      buffers: { 1: a, 2: b, 3: c },
+      workgroups,
+    }),
+  ];
+}
+
+/** Column sums for the bias gradient: out[n] (+)= sum_m x[m, n]. x is [M, N]. Deterministic. */
+export function sumRows(gpu: Gpu, args: { x: View; out: View; M: number; N: number; accumulate?: boolean }): Dispatch[] {
+  const { x, out, M, N } = args;
+  const accumulate = args.accumulate ?? false;
+  checkDims('sumRows', { M, N });
+  checkLen('sumRows', { 'x [M,N]': x }, M * N);
+  checkLen('sumRows', { 'out [N]': out }, N);
+  checkNoAlias('sumRows', 'out', out, { x });
+  const tiles = Math.ceil(N / SUM_COLS);
+  return [
+    makeDispatch(gpu, {
+      label: `sumRows ${M}x${N}${accumulate ? ' +=' : ''}`,
+      shader,
+      entry: 'sum_rows',
+      constants: { SUM_ACCUMULATE: accumulate ? 1 : 0 },
+      uniforms: [M, N, tiles],
+      buffers: { 1: x, 2: out },
+      workgroups: grid1d(gpu, tiles, 1),
+    }),
+  ];
+}

@@ -1,0 +1,101 @@
+// Host side of shaders/rmsnorm.wgsl: Llama RMSNorm y = x * rstd * w over rows of C, and its backward.
+//
+// forward  rmsnorm({ x, w, y, rstd, rows: BT, C, eps })          y [BT,C], rstd [BT] (saved for the backward)
+// backward rmsnormBackward({ dy, x, w, rstd, dx, dw, rows, C })  dx [BT,C] (+)= ..., dw [C] = ...
+// The backward is two dispatches: dx (one workgroup per row) and dw (one thread column per C, looping
+// over rows in a fixed order), so both are deterministic. dw is always overwritten: the model keeps one
+// weight per norm and accumulates nothing across calls; dx may accumulate into the residual stream.
+import code from '../../shaders/rmsnorm.wgsl?raw';
+import type { View } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
+import { checkDims, checkLen } from './shapes';
+
+const shader = { name: 'rmsnorm', code };
+
+/** Columns per backward_dw workgroup (DW_COLS in the shader). */
+const DW_COLS = 64;
+
+export interface RmsnormArgs {
+  x: View; // [rows, C]
+  w: View; // [C]
+  y: View; // [rows, C], must not overlap x or w
+  rstd: View; // [rows], written
+  rows: number;
+  C: number;
+  eps: number;
+}
+
+export interface RmsnormBackwardArgs {
+  dy: View; // [rows, C]
+  x: View; // [rows, C], the forward input
+  w: View; // [C]
+  rstd: View; // [rows], from the forward
+  dx: View; // [rows, C], written (or added to when accumulate)
+  dw: View; // [C], always overwritten
+  rows: number;
+  C: number;
+  /** true: dx += result (the residual stream's gradient); false: dx = result. */
+  accumulate?: boolean;
+}
+
+/** Throws when the writable view `out` overlaps any of `inputs` (a WebGPU validation error otherwise). */
+function checkNoAlias(op: string, outName: string, out: View, inputs: Record<string, View>): void {
+  for (const [name, v] of Object.entries(inputs)) {
+    if (v.buffer === out.buffer && v.offset < out.offset + out.size && out.offset < v.offset + v.size) {
+      throw new Error(`${op}: ${outName} overlaps ${name}; the output must be a separate range`);
+    }
+  }
+}
+
+export function rmsnorm(gpu: Gpu, { x, w, y, rstd, rows, C, eps }: RmsnormArgs): Dispatch[] {
+  checkDims('rmsnorm', { rows, C });
+  if (!Number.isFinite(eps) || eps < 0) throw new Error(`rmsnorm: eps must be a finite number >= 0, got ${eps}`);
+  checkLen('rmsnorm', { 'x [rows,C]': x, 'y [rows,C]': y }, rows * C);
+  checkLen('rmsnorm', { 'w [C]': w }, C);
+  checkLen('rmsnorm', { 'rstd [rows]': rstd }, rows);
+  checkNoAlias('rmsnorm', 'y', y, { x, w, rstd });
+  checkNoAlias('rmsnorm', 'rstd', rstd, { x, w });
+  return [
+    makeDispatch(gpu, {
+      label: 'rmsnorm.forward',
+      shader,
+      entry: 'forward',
+      uniforms: [rows, C, { f32: eps }],
+      buffers: { 1: x, 2: w, 3: y, 4: rstd },
+      workgroups: grid1d(gpu, rows, 1),
+    }),
+  ];
+}
+
+export function rmsnormBackward(gpu: Gpu, args: RmsnormBackwardArgs): Dispatch[] {
+  const { dy, x, w, rstd, dx, dw, rows, C } = args;
+  const accumulate = args.accumulate ?? false;
+  checkDims('rmsnormBackward', { rows, C });
+  checkLen('rmsnormBackward', { 'dy [rows,C]': dy, 'x [rows,C]': x, 'dx [rows,C]': dx }, rows * C);
+  checkLen('rmsnormBackward', { 'w [C]': w, 'dw [C]': dw }, C);
+  checkLen('rmsnormBackward', { 'rstd [rows]': rstd }, rows);
+  checkNoAlias('rmsnormBackward', 'dx', dx, { dy, x, w, rstd });
+  checkNoAlias('rmsnormBackward', 'dw', dw, { dy, x, rstd });
+  // eps is not needed: rstd already holds it.
+  const uniforms = [rows, C, { f32: 0 }];
+  return [
+    makeDispatch(gpu, {
+      label: 'rmsnorm.backward_dx',
+      shader,
+      entry: 'backward_dx',
+      constants: { ACCUMULATE: accumulate ? 1 : 0 },
+      uniforms,
+      buffers: { 1: x, 2: w, 5: dy, 6: rstd, 7: dx },
+      workgroups: grid1d(gpu, rows, 1),
+    }),
+    makeDispatch(gpu, {
+      label: 'rmsnorm.backward_dw',
+      shader,
+      entry: 'backward_dw',
+      uniforms,
+      buffers: { 1: x, 5: dy, 6: rstd, 8: dw },
+      workgroups: grid1d(gpu, C, DW_COLS),
+    }),
+  ];
+}

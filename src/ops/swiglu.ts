@@ -1,0 +1,67 @@
+// Host side of shaders/swiglu.wgsl: the Llama MLP gate out = silu(gate) * up over n = BT * F floats.
+//
+// forward  swiglu({ gate, up, out, n })                      out [n]
+// backward swigluBackward({ gate, up, dout, dgate, dup, n })  dgate, dup [n], overwritten
+import code from '../../shaders/swiglu.wgsl?raw';
+import type { View } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
+import { checkLen } from './shapes';
+
+const shader = { name: 'swiglu', code };
+
+export interface SwigluArgs {
+  gate: View; // [n]
+  up: View; // [n]
+  out: View; // [n], must not overlap gate or up
+  n: number;
+}
+
+export interface SwigluBackwardArgs {
+  gate: View; // [n], the forward inputs
+  up: View; // [n]
+  dout: View; // [n]
+  dgate: View; // [n], written
+  dup: View; // [n], written
+  n: number;
+}
+
+/** Throws when the writable view `out` overlaps any of `others` (a WebGPU validation error otherwise). */
+function checkNoAlias(op: string, outName: string, out: View, others: Record<string, View>): void {
+  for (const [name, v] of Object.entries(others)) {
+    if (v.buffer === out.buffer && v.offset < out.offset + out.size && out.offset < v.offset + v.size) {
+      throw new Error(`${op}: ${outName} overlaps ${name}; the output must be a separate range`);
+    }
+  }
+}
+
+export function swiglu(gpu: Gpu, { gate, up, out, n }: SwigluArgs): Dispatch[] {
+  checkLen('swiglu', { gate, up, out }, n);
+  checkNoAlias('swiglu', 'out', out, { gate, up });
+  return [
+    makeDispatch(gpu, {
+      label: 'swiglu.forward',
+      shader,
+      entry: 'forward',
+      uniforms: [n],
+      buffers: { 1: gate, 2: up, 3: out },
+      workgroups: grid1d(gpu, n, 256),
+    }),
+  ];
+}
+
+export function swigluBackward(gpu: Gpu, { gate, up, dout, dgate, dup, n }: SwigluBackwardArgs): Dispatch[] {
+  checkLen('swigluBackward', { gate, up, dout, dgate, dup }, n);
+  checkNoAlias('swigluBackward', 'dgate', dgate, { gate, up, dout, dup });
+  checkNoAlias('swigluBackward', 'dup', dup, { gate, up, dout });
+  return [
+    makeDispatch(gpu, {
+      label: 'swiglu.backward',
+      shader,
+      entry: 'backward',
+      uniforms: [n],
+      buffers: { 1: gate, 2: up, 4: dout, 5: dgate, 6: dup },
+      workgroups: grid1d(gpu, n, 256),
+    }),
+  ];
+}

@@ -1,0 +1,206 @@
+import { describe, expect, it } from 'vitest';
+import { createBuffer, type View } from '../../src/gpu/buffers';
+import type { Gpu } from '../../src/gpu/device';
+import { pipelineCount, run } from '../../src/gpu/kernel';
+import { matmul, sumRows } from '../../src/ops/matmul';
+import * as ref from '../../src/reference/matmul';
+import { rng, randn } from '../../src/util/random';
+import { f32View, readF32, testGpu } from '../helpers/gpu';
+import { assertClose, dot, finiteDiff, FWD, GRAD } from '../helpers/numeric';
+
+const FLAGS = [
+  { transA: false, transB: false },
+  { transA: false, transB: true },
+  { transA: true, transB: false },
+  { transA: true, transB: true },
+];
+const tag = (f: { transA: boolean; transB: boolean }) => `transA=${f.transA} transB=${f.transB}`;
+
+interface Case {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  accumulate?: boolean;
+  withBias?: boolean;
+}
+
+/** Runs the GPU matmul on seeded random inputs and checks it against the reference. */
+async function checkMatmul(c: Case, seed: number, g?: Gpu): Promise<void> {
+  const gpu = g ?? (await testGpu());
+  const { M, N, K, transA = false, transB = false, accumulate = false, withBias = false } = c;
+  const r = rng(seed);
+  const a = randn(M * K, r);
+  const b = randn(K * N, r);
+  const c0 = randn(M * N, r);
+  const bias = withBias ? randn(N, r) : undefined;
+  // C starts as c0 either way: without accumulate the kernel must overwrite it.
+  const cv = f32View(gpu, c0);
+  await run(gpu, matmul(gpu, { a: f32View(gpu, a), b: f32View(gpu, b), c: cv, M, N, K, transA, transB, accumulate, bias: bias && f32View(gpu, bias) }));
+  const want = ref.matmul({ a, b, M, N, K, transA, transB, c0, accumulate, bias });
+  assertClose(await readF32(gpu, cv), want, FWD, `matmul ${M}x${N}x${K}`);
+}
+
+/** A Gpu whose per-dimension workgroup limit is tiny, so small problems exercise the 2-D grid. */
+function tinyGridGpu(gpu: Gpu, max: number): Gpu {
+  const limits = { maxBufferSize: gpu.limits.maxBufferSize, maxComputeWorkgroupsPerDimension: max } as GPUSupportedLimits;
+  return { ...gpu, limits };
+}
+
+describe('matmul forward', () => {
+  const shapes: [number, number, number][] = [
+    [1, 37, 5], // M = 1 (one row, as in generation)
+    [5, 37, 1], // K = 1
+    [4, 1, 9], // N = 1
+    [65, 33, 17], // one past the tile in M, nothing a multiple of 4 but 4
+    [7, 130, 3],
+    [64, 64, 16], // exactly one tile and one K step
+  ];
+  for (const f of FLAGS) {
+    for (const [M, N, K] of shapes) {
+      it(`${M}x${N}x${K} ${tag(f)}`, () => checkMatmul({ M, N, K, ...f }, M * 1000 + N * 10 + K));
+    }
+    it(`accumulates (C += op(A)op(B)) 65x33x17 ${tag(f)}`, () => checkMatmul({ M: 65, N: 33, K: 17, ...f, accumulate: true }, 11));
+    it(`adds the bias to every row 7x130x3 ${tag(f)}`, () => checkMatmul({ M: 7, N: 130, K: 3, ...f, withBias: true }, 12));
+    it(`larger shape 128x96x200 ${tag(f)}`, () => checkMatmul({ M: 128, N: 96, K: 200, ...f }, 13));
+  }
+
+  // A wide output row (the LM head shape with a smaller vocab: a full 151936 takes ~6 s on SwiftShader).
+  it('handles a wide N (1 x 10007 x 3, transB, bias)', () =>
+    checkMatmul({ M: 1, N: 10007, K: 3, transB: true, withBias: true }, 14));
+
+  it('covers every tile when the grid wraps into 2-D (flat index past the last tile exits)', async () => {
+    // 2 x 5 = 10 tiles on a grid of at most 4 per dimension: 4 x 3 = 12 workgroups, 2 idle.
+    const gpu = tinyGridGpu(await testGpu(), 4);
+    await checkMatmul({ M: 65, N: 300, K: 6, transB: true }, 15, gpu);
+    await checkMatmul({ M: 65, N: 300, K: 6, accumulate: true }, 16, gpu);
+  });
+
+  it('compiles each variant once (pipeline cache)', async () => {
+    const gpu = await testGpu();
+    const v = () => createBuffer(gpu, 64 * 4);
+    matmul(gpu, { a: v(), b: v(), c: v(), M: 4, N: 4, K: 4, transA: true, accumulate: true });
+    const before = pipelineCount(gpu);
+    matmul(gpu, { a: v(), b: v(), c: v(), M: 8, N: 2, K: 3, transA: true, accumulate: true });
+    expect(pipelineCount(gpu)).toBe(before);
+  });
+});
+
+describe('matmul backward (the linear layer gradients)', () => {
+  // Finite differences of the float64 reference: with L = <r, C>, dC = r and the gradient
+  // formulas d op(A) = dC·op(B)^T, d op(B) = op(A)^T·dC, d bias = sumRows(dC) must match.
+  for (const f of FLAGS) {
+    it(`reference gradients match finite differences, ${tag(f)}`, () => {
+      const [M, N, K] = [3, 4, 5];
+      const r = rng(21);
+      const a = Float64Array.from(randn(M * K, r));
+      const b = Float64Array.from(randn(K * N, r));
+      const bias = Float64Array.from(randn(N, r));
+      const dc = Float64Array.from(randn(M * N, r));
+      const loss = (x: { a?: Float64Array; b?: Float64Array; bias?: Float64Array }) =>
+        dot(dc, ref.matmul({ a: x.a ?? a, b: x.b ?? b, bias: x.bias ?? bias, M, N, K, ...f }));
+      const { da, db } = ref.matmulBackward({ a, b, dc, M, N, K, ...f });
+      assertClose(da, finiteDiff((x) => loss({ a: x }), a), GRAD, 'dA');
+      assertClose(db, finiteDiff((x) => loss({ b: x }), b), GRAD, 'dB');
+      assertClose(ref.sumRows({ x: dc, M, N }), finiteDiff((x) => loss({ bias: x }), bias), GRAD, 'dbias');
+    });
+  }
+
+  /**
+   * The backward of C = op(A)·op(B) as two forward matmuls, in the stored layouts of A and B:
+   *   dA: transA ? [K,M] = op(B)·dC^T : [M,K] = dC·op(B)^T
+   *   dB: transB ? [N,K] = dC^T·op(A) : [K,N] = op(A)^T·dC
+   */
+  function backward(gpu: Gpu, v: { a: View; b: View; dc: View; da: View; db: View }, M: number, N: number, K: number, transA: boolean, transB: boolean, accumulate: boolean) {
+    const dA = transA
+      ? matmul(gpu, { a: v.b, b: v.dc, c: v.da, M: K, N: M, K: N, transA: transB, transB: true, accumulate })
+      : matmul(gpu, { a: v.dc, b: v.b, c: v.da, M, N: K, K: N, transB: !transB, accumulate });
+    const dB = transB
+      ? matmul(gpu, { a: v.dc, b: v.a, c: v.db, M: N, N: K, K: M, transA: true, transB: transA, accumulate })
+      : matmul(gpu, { a: v.a, b: v.dc, c: v.db, M: K, N, K: M, transA: !transA, accumulate });
+    return [...dA, ...dB];
+  }
+
+  for (const f of FLAGS) {
+    for (const accumulate of [false, true]) {
+      it(`GPU gradients match the reference, 7x37x65 ${tag(f)} accumulate=${accumulate}`, async () => {
+        const gpu = await testGpu();
+        const [M, N, K] = [7, 37, 65];
+        const r = rng(31);
+        const a = randn(M * K, r);
+        const b = randn(K * N, r);
+        const dc = randn(M * N, r);
+        const da0 = randn(M * K, r);
+        const db0 = randn(K * N, r);
+        const views = { a: f32View(gpu, a), b: f32View(gpu, b), dc: f32View(gpu, dc), da: f32View(gpu, da0), db: f32View(gpu, db0) };
+        await run(gpu, backward(gpu, views, M, N, K, f.transA, f.transB, accumulate));
+        const want = ref.matmulBackward({ a, b, dc, M, N, K, ...f });
+        const plus = (x: Float64Array, x0: Float32Array) => (accumulate ? x.map((v, i) => v + x0[i]) : x);
+        assertClose(await readF32(gpu, views.da), plus(want.da, da0), GRAD, 'dA');
+        assertClose(await readF32(gpu, views.db), plus(want.db, db0), GRAD, 'dB');
+      });
+    }
+  }
+});
+
+describe('sumRows', () => {
+  async function checkSumRows(M: number, N: number, accumulate: boolean, seed: number, g?: Gpu): Promise<Float32Array> {
+    const gpu = g ?? (await testGpu());
+    const r = rng(seed);
+    const x = randn(M * N, r);
+    const out0 = randn(N, r);
+    const out = f32View(gpu, out0);
+    await run(gpu, sumRows(gpu, { x: f32View(gpu, x), out, M, N, accumulate }));
+    const got = await readF32(gpu, out);
+    assertClose(got, ref.sumRows({ x, M, N, out0, accumulate }), GRAD, `sumRows ${M}x${N}`);
+    return got;
+  }
+
+  for (const [M, N] of [[1, 1], [1, 37], [7, 37], [65, 33], [300, 3], [9, 130]]) {
+    it(`${M}x${N}`, () => checkSumRows(M, N, false, M * 100 + N));
+    it(`${M}x${N} accumulate`, () => checkSumRows(M, N, true, M * 100 + N + 1));
+  }
+
+  it('is deterministic (bit-identical across runs)', async () => {
+    const first = await checkSumRows(1000, 37, false, 41);
+    const second = await checkSumRows(1000, 37, false, 41);
+    expect(Array.from(second)).toEqual(Array.from(first));
+  });
+
+  it('covers every column when the grid wraps into 2-D', async () => {
+    // ceil(300 / 32) = 10 column groups on a grid of at most 4 per dimension: 4 x 3 workgroups, 2 idle.
+    await checkSumRows(5, 300, true, 42, tinyGridGpu(await testGpu(), 4));
+  });
+});
+
+describe('shape errors (thrown before any GPU work)', () => {
+  /** `make` builds the views, then returns the op call; the call must throw and allocate nothing. */
+  async function expectThrow(make: (gpu: Gpu, v: (n: number) => View) => () => unknown, message: RegExp) {
+    const gpu = await testGpu();
+    const op = make(gpu, (n) => createBuffer(gpu, n * 4));
+    const count = gpu.stats.buffersCreated;
+    expect(op).toThrow(message);
+    expect(gpu.stats.buffersCreated).toBe(count);
+  }
+
+  it('rejects views too small for the shape', async () => {
+    await expectThrow((gpu, v) => { const [a, b, c] = [v(6 * 5 - 1), v(5 * 4), v(6 * 4)]; return () => matmul(gpu, { a, b, c, M: 6, N: 4, K: 5 }); }, /matmul: a \[M,K\] holds 29 elements but the shape needs 30/);
+    await expectThrow((gpu, v) => { const [a, b, c] = [v(6 * 5), v(5 * 4 - 1), v(6 * 4)]; return () => matmul(gpu, { a, b, c, M: 6, N: 4, K: 5, transB: true }); }, /b \[N,K\]/);
+    await expectThrow((gpu, v) => { const [a, b, c] = [v(6 * 5), v(5 * 4), v(6 * 4 - 1)]; return () => matmul(gpu, { a, b, c, M: 6, N: 4, K: 5 }); }, /c \[M,N\]/);
+    await expectThrow((gpu, v) => { const [a, b, c, bias] = [v(30), v(20), v(24), v(3)]; return () => matmul(gpu, { a, b, c, bias, M: 6, N: 4, K: 5 }); }, /bias \[N\]/);
+    await expectThrow((gpu, v) => { const [x, out] = [v(6 * 4 - 1), v(4)]; return () => sumRows(gpu, { x, out, M: 6, N: 4 }); }, /sumRows: x \[M,N\]/);
+    await expectThrow((gpu, v) => { const [x, out] = [v(6 * 4), v(3)]; return () => sumRows(gpu, { x, out, M: 6, N: 4 }); }, /sumRows: out \[N\]/);
+  });
+
+  it('rejects a bias together with accumulate', async () => {
+    await expectThrow((gpu, v) => { const [a, b, c, bias] = [v(30), v(20), v(24), v(4)]; return () => matmul(gpu, { a, b, c, bias, M: 6, N: 4, K: 5, accumulate: true }); }, /bias is only allowed when accumulate is false/);
+  });
+
+  it('rejects bad dimensions and an output that overlaps an input', async () => {
+    await expectThrow((gpu, v) => { const [a, b, c] = [v(30), v(20), v(24)]; return () => matmul(gpu, { a, b, c, M: 0, N: 4, K: 5 }); }, /M must be a positive integer/);
+    await expectThrow((gpu, v) => { const [a, b, c] = [v(30), v(20), v(24)]; return () => matmul(gpu, { a, b, c, M: 6, N: 4, K: 2.5 }); }, /K must be a positive integer/);
+    await expectThrow((gpu, v) => { const [a, b] = [v(30), v(20)]; return () => matmul(gpu, { a, b, c: a, M: 6, N: 4, K: 5 }); }, /c overlaps a/);
+    await expectThrow((gpu, v) => { const x = v(24); return () => sumRows(gpu, { x, out: x, M: 6, N: 4 }); }, /out overlaps x/);
+  });
+});
