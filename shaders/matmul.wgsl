@@ -30,16 +30,18 @@ override TRANS_B: bool = false;
 // true: C += op(A)·op(B); false: C = op(A)·op(B). Only `main` reads it (bias implies overwrite).
 override ACCUMULATE: bool = false;
 
-const BM = 64u; // tile rows (M)
-const BN = 64u; // tile columns (N)
-const BK = 16u; // K step
+// Threads per workgroup side, set by the host: 16 (64x64 tiles) for large products, 8 (32x32 tiles)
+// for small ones, where a 64x64 tile would leave most threads idle.
+override WG: u32 = 16u;
 const TM = 4u; // register block rows per thread
 const TN = 4u; // register block columns per thread
-const WG = 16u; // threads per workgroup side: BM = WG * TM, BN = WG * TN
+override BM: u32 = WG * TM; // tile rows (M)
+override BN: u32 = WG * TN; // tile columns (N)
+const BK = 16u; // K step
 // Shared slabs stored k-major ([k][m] and [k][n]); one word of padding per k row keeps the
 // k-contiguous loads (A untransposed, B transposed) from hitting one shared bank 16 times.
-const AS_STRIDE = 65u;
-const BS_STRIDE = 65u;
+override AS_STRIDE: u32 = BM + 1u;
+override BS_STRIDE: u32 = BN + 1u;
 
 struct Params {
   M: u32,
@@ -55,8 +57,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-var<workgroup> As: array<f32, 1040>; // BK * AS_STRIDE
-var<workgroup> Bs: array<f32, 1040>; // BK * BS_STRIDE
+var<workgroup> As: array<f32, BK * AS_STRIDE>;
+var<workgroup> Bs: array<f32, BK * BS_STRIDE>;
 var<private> acc: array<f32, 16>; // TM * TN, acc[i * TN + j]
 
 // op(A)[m, k], or 0 outside [M, K].
@@ -77,10 +79,10 @@ fn loadB(k: u32, n: u32) -> f32 {
 fn mainLoop(row0: u32, col0: u32, tx: u32, ty: u32, lid: u32) {
   for (var i = 0u; i < TM * TN; i++) { acc[i] = 0.0; }
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
-    // Stage the slabs: BM*BK = BK*BN = 1024 values, 4 per thread. Element e = lid + 256 r is
+    // Stage the slabs: BM*BK = BK*BN values, BK*TM per thread. Element e = lid + WG*WG r is
     // split so that consecutive threads follow the axis that is contiguous in global memory.
-    for (var r = 0u; r < 4u; r++) {
-      let e = lid + 256u * r;
+    for (var r = 0u; r < BK * TM / WG; r++) {
+      let e = lid + WG * WG * r;
       var am: u32; var ak: u32;
       if (TRANS_A) { am = e % BM; ak = e / BM; } else { ak = e % BK; am = e / BK; }
       As[ak * AS_STRIDE + am] = loadA(row0 + am, k0 + ak);
@@ -107,7 +109,7 @@ fn tileOrigin(flat: u32) -> vec2u {
   return vec2u((flat / p.tilesN) * BM, (flat % p.tilesN) * BN);
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(WG, WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_id) lid3: vec3u, @builtin(local_invocation_index) lid: u32) {
   let flat = wid.x + wid.y * nwg.x;
@@ -126,7 +128,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(WG, WG)
 fn main_bias(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_id) lid3: vec3u, @builtin(local_invocation_index) lid: u32) {
   let flat = wid.x + wid.y * nwg.x;

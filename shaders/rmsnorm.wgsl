@@ -24,7 +24,8 @@ struct Params {
   eps: f32,
 }
 
-const WG = 256u;
+// Threads per row, set by the host (a power of two, 32..256): short rows waste fewer threads.
+override WG: u32 = 256u;
 const DW_COLS = 64u;
 const DW_SLICES = 4u;
 

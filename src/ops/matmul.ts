@@ -14,9 +14,14 @@ import { checkDims, checkLen } from './shapes';
 
 const shader = { name: 'matmul', code };
 
-/** C tile owned by one workgroup (must match BM, BN in the shader). */
-const TILE_M = 64;
-const TILE_N = 64;
+/**
+ * Threads per workgroup side (the shader's WG override); each thread computes a 4x4 block, so a
+ * workgroup owns a (4*WG)x(4*WG) tile of C. Small products take 8 (32x32 tiles): a 64x64 tile would
+ * leave most of its 256 threads idle, and fewer tiles would mean fewer workgroups to spread.
+ */
+function threadsPerSide(M: number, N: number): number {
+  return Math.ceil(M / 64) * Math.ceil(N / 64) < 16 ? 8 : 16;
+}
 /** Columns per sum_rows workgroup. */
 const SUM_COLS = 32;
 
@@ -53,10 +58,11 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   }
   checkNoAlias('matmul', 'c', c, bias ? { a, b, bias } : { a, b });
 
-  const tilesN = Math.ceil(N / TILE_N);
-  const tiles = Math.ceil(M / TILE_M) * tilesN;
+  const WG = threadsPerSide(M, N);
+  const tilesN = Math.ceil(N / (4 * WG));
+  const tiles = Math.ceil(M / (4 * WG)) * tilesN;
   const uniforms = [M, N, K, tilesN, tiles];
-  const flags = { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 };
+  const flags = { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, WG };
   const workgroups = grid1d(gpu, tiles, 1);
   const label = `matmul ${M}x${N}x${K}${transA ? ' tA' : ''}${transB ? ' tB' : ''}${accumulate ? ' +=' : ''}`;
   if (bias) {

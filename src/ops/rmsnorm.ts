@@ -48,6 +48,11 @@ function checkNoAlias(op: string, outName: string, out: View, inputs: Record<str
   }
 }
 
+/** Threads per row: about four columns each, a power of two between 32 and 256. */
+function rowThreads(C: number): number {
+  return Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(C / 4)))));
+}
+
 export function rmsnorm(gpu: Gpu, { x, w, y, rstd, rows, C, eps }: RmsnormArgs): Dispatch[] {
   checkDims('rmsnorm', { rows, C });
   if (!Number.isFinite(eps) || eps < 0) throw new Error(`rmsnorm: eps must be a finite number >= 0, got ${eps}`);
@@ -61,6 +66,7 @@ export function rmsnorm(gpu: Gpu, { x, w, y, rstd, rows, C, eps }: RmsnormArgs):
       label: 'rmsnorm.forward',
       shader,
       entry: 'forward',
+      constants: { WG: rowThreads(C) },
       uniforms: [rows, C, { f32: eps }],
       buffers: { 1: x, 2: w, 3: y, 4: rstd },
       workgroups: grid1d(gpu, rows, 1),
@@ -84,7 +90,7 @@ export function rmsnormBackward(gpu: Gpu, args: RmsnormBackwardArgs): Dispatch[]
       label: 'rmsnorm.backward_dx',
       shader,
       entry: 'backward_dx',
-      constants: { ACCUMULATE: accumulate ? 1 : 0 },
+      constants: { ACCUMULATE: accumulate ? 1 : 0, WG: rowThreads(C) },
       uniforms,
       buffers: { 1: x, 2: w, 5: dy, 6: rstd, 7: dx },
       workgroups: grid1d(gpu, rows, 1),

@@ -71,8 +71,9 @@ describe('matmul forward', () => {
     checkMatmul({ M: 1, N: 10007, K: 3, transB: true, withBias: true }, 14));
 
   it('covers every tile when the grid wraps into 2-D (flat index past the last tile exits)', async () => {
-    // 2 x 5 = 10 tiles on a grid of at most 4 per dimension: 4 x 3 = 12 workgroups, 2 idle.
-    const gpu = tinyGridGpu(await testGpu(), 4);
+    // A small product takes 32x32 tiles: 3 x 10 = 30 tiles on a grid of at most 8 per dimension:
+    // 8 x 4 = 32 workgroups, 2 idle.
+    const gpu = tinyGridGpu(await testGpu(), 8);
     await checkMatmul({ M: 65, N: 300, K: 6, transB: true }, 15, gpu);
     await checkMatmul({ M: 65, N: 300, K: 6, accumulate: true }, 16, gpu);
   });
