@@ -1,0 +1,133 @@
+// The activation buffers of one (config, batch shape), and the memory report built from the same sizes.
+//
+// Sizes are computed first (in floats) and allocated second, so the memory report the app shows
+// before a run is exactly what the trainer will allocate.
+
+import { createBuffer, type View } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { gradNormPartials } from '../ops/adamw';
+import { headDim, type ModelConfig } from './config';
+import { layoutParams } from './params';
+
+/** What one transformer block keeps from its forward pass for the backward pass. */
+export interface LayerActs<T> {
+  xIn: T; // [BT, C] residual stream entering the block
+  rstd1: T; // [BT]
+  xn1: T; // [BT, C]
+  q: T; // [BT, H*D] after RoPE
+  k: T; // [BT, Hkv*D] after RoPE
+  v: T; // [BT, Hkv*D]
+  att: T; // [BT, H*D] attention output, before o_proj
+  lse: T; // [B, H, T]
+  xMid: T; // [BT, C] residual after attention
+  rstd2: T; // [BT]
+  xn2: T; // [BT, C]
+  gate: T; // [BT, F]
+  up: T; // [BT, F]
+  h: T; // [BT, F] silu(gate) * up
+}
+
+export interface Acts<T> {
+  // Inputs of a batch.
+  tokens: T; // [BT] u32
+  targets: T; // [BT] u32
+  weights: T; // [BT] loss weight per token (mask / count)
+  positions: T; // [BT] u32 RoPE positions
+  start: T; // [B] u32 first real token (left padding)
+  tokUnique: T; // [BT] u32 token index for the embedding backward
+  tokOffsets: T; // [BT+1] u32
+  tokPositions: T; // [BT] u32
+  // Forward.
+  layers: LayerActs<T>[];
+  xOut: T; // [BT, C] residual leaving the last block
+  rstdF: T; // [BT]
+  xnF: T; // [BT, C]
+  logits: T; // [BT, V]; overwritten in place by dlogits in a training step
+  losses: T; // [BT]
+  loss: T; // [1]
+  proj: T; // [BT, C] scratch: o_proj / down_proj output before the residual add
+  // Backward scratch.
+  dres: T; // [BT, C] gradient of the residual stream
+  dxn: T; // [BT, C]
+  dq: T; // [BT, H*D] (also the gradient of `att`)
+  dk: T; // [BT, Hkv*D]
+  dv: T; // [BT, Hkv*D]
+  datt: T; // [BT, H*D]
+  dgate: T; // [BT, F]
+  dup: T; // [BT, F]
+  dh: T; // [BT, F]
+  delta: T; // [B, H, T]
+  normPartials: T; // gradient-norm reduction scratch
+  normSq: T; // [1]
+}
+
+/** Float counts of every activation buffer for a batch of B sequences of T tokens. */
+export function activationSizes(cfg: ModelConfig, B: number, T: number): Acts<number> {
+  const BT = B * T;
+  const C = cfg.dModel;
+  const D = headDim(cfg);
+  const HD = cfg.nHeads * D;
+  const KD = cfg.nKvHeads * D;
+  const F = cfg.dFF;
+  const layer = (): LayerActs<number> => ({
+    xIn: BT * C, rstd1: BT, xn1: BT * C, q: BT * HD, k: BT * KD, v: BT * KD, att: BT * HD,
+    lse: B * cfg.nHeads * T, xMid: BT * C, rstd2: BT, xn2: BT * C, gate: BT * F, up: BT * F, h: BT * F,
+  });
+  const maxSeg = Math.max(...layoutParams(cfg).segmentSizes);
+  return {
+    tokens: BT, targets: BT, weights: BT, positions: BT, start: B, tokUnique: BT, tokOffsets: BT + 1, tokPositions: BT,
+    layers: Array.from({ length: cfg.nLayers }, layer),
+    xOut: BT * C, rstdF: BT, xnF: BT * C, logits: BT * cfg.vocab, losses: BT, loss: 1, proj: BT * C,
+    dres: BT * C, dxn: BT * C, dq: BT * HD, dk: BT * KD, dv: BT * KD, datt: BT * HD, dgate: BT * F, dup: BT * F, dh: BT * F,
+    delta: B * cfg.nHeads * T, normPartials: gradNormPartials(maxSeg), normSq: 1,
+  };
+}
+
+function mapActs<A, B>(acts: Acts<A>, f: (a: A, name: string) => B): Acts<B> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(acts)) {
+    out[k] = k === 'layers' ? (v as LayerActs<A>[]).map((l, i) => mapLayer(l, (a, n) => f(a, `layers.${i}.${n}`))) : f(v as A, k);
+  }
+  return out as unknown as Acts<B>;
+}
+
+function mapLayer<A, B>(l: LayerActs<A>, f: (a: A, name: string) => B): LayerActs<B> {
+  const out: Record<string, B> = {};
+  for (const [k, v] of Object.entries(l)) out[k] = f(v as A, k);
+  return out as unknown as LayerActs<B>;
+}
+
+export function allocateActs(gpu: Gpu, cfg: ModelConfig, B: number, T: number): Acts<View> {
+  return mapActs(activationSizes(cfg, B, T), (n, name) => createBuffer(gpu, n * 4, name));
+}
+
+function totalFloats(acts: Acts<number>): number {
+  let s = 0;
+  mapActs(acts, (n) => (s += n));
+  return s;
+}
+
+/** GPU memory in bytes, by category, for training a config at a batch shape. */
+export interface MemoryReport {
+  params: number;
+  grads: number;
+  optimizer: number;
+  activations: number;
+  kvCache: number;
+  total: number;
+}
+
+export function memoryReport(cfg: ModelConfig, shape: { B: number; T: number; kvCache?: number }): MemoryReport {
+  const paramBytes = layoutParams(cfg).segmentSizes.reduce((a, b) => a + b, 0) * 4;
+  const activations = totalFloats(activationSizes(cfg, shape.B, shape.T)) * 4;
+  const kvCache = shape.kvCache ?? 0;
+  const r = { params: paramBytes, grads: paramBytes, optimizer: 2 * paramBytes, activations, kvCache };
+  return { ...r, total: r.params + r.grads + r.optimizer + r.activations + r.kvCache };
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}

@@ -1,0 +1,158 @@
+// The model for generation: a forward pass over Tq new tokens per sequence that appends their keys and
+// values to a KV cache and produces the logits of each sequence's last position.
+//
+// Prefill runs it once with Tq = the (left-padded) prompt length; decoding runs it with Tq = 1, once per
+// token. Only the write position (pos0), the RoPE positions and the attention offset change between
+// steps; they are rewritten in place, so a decode step allocates nothing.
+
+import { createBuffer, upload, type View } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { type Dispatch, encode } from '../gpu/kernel';
+import { add } from '../ops/add';
+import { attention, type AttentionArgs, setAttentionOffset } from '../ops/attention';
+import { embedding } from '../ops/embedding';
+import { kvWrite, type KvWriteArgs, setKvWritePos } from '../ops/kv_cache';
+import { matmul } from '../ops/matmul';
+import { rmsnorm } from '../ops/rmsnorm';
+import { rope } from '../ops/rope';
+import { swiglu } from '../ops/swiglu';
+import { headDim, type ModelConfig } from './config';
+import { layerName, type ParamBuffers } from './params';
+
+/** Keys and values of every layer for B sequences of up to S positions. */
+export interface KvCache {
+  B: number;
+  S: number;
+  k: View[]; // per layer [B, S, Hkv*D]
+  v: View[];
+}
+
+export function kvCacheBytes(cfg: ModelConfig, B: number, S: number): number {
+  return 2 * cfg.nLayers * B * S * cfg.nKvHeads * headDim(cfg) * 4;
+}
+
+export function createKvCache(gpu: Gpu, cfg: ModelConfig, B: number, S: number): KvCache {
+  if (S > cfg.maxSeq) throw new Error(`KV cache of ${S} positions exceeds the model's maxSeq (${cfg.maxSeq}).`);
+  const n = B * S * cfg.nKvHeads * headDim(cfg) * 4;
+  return {
+    B, S,
+    k: Array.from({ length: cfg.nLayers }, (_, l) => createBuffer(gpu, n, `kv.k${l}`)),
+    v: Array.from({ length: cfg.nLayers }, (_, l) => createBuffer(gpu, n, `kv.v${l}`)),
+  };
+}
+
+/** Bytes of the per-step buffers of a plan (besides the cache), for memory estimates. */
+export function inferenceActivationBytes(cfg: ModelConfig, B: number, Tq: number): number {
+  const BT = B * Tq;
+  const HD = cfg.nHeads * headDim(cfg);
+  const KD = cfg.nKvHeads * headDim(cfg);
+  const floats = BT * (4 * cfg.dModel + 2 * HD + 2 * KD + 3 * cfg.dFF + 3) + B * cfg.nHeads * Tq + B * (2 * cfg.dModel + 1 + cfg.vocab) + B;
+  return floats * 4;
+}
+
+export interface InferencePlan {
+  B: number;
+  Tq: number;
+  tokens: View; // [B, Tq] u32 input ids
+  positions: View; // [B, Tq] u32 RoPE positions
+  start: View; // [B] u32 first real position of each sequence (left padding)
+  logits: View; // [B, V] logits of the last position of each sequence
+  /** Encodes the plan at write position pos0 (rows pos0..pos0+Tq-1 of the cache). */
+  encode(enc: GPUCommandEncoder, pos0: number): void;
+}
+
+/** Builds the dispatches for Tq new tokens per sequence. `start` may be shared between plans. */
+export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ParamBuffers, cache: KvCache, Tq: number, start?: View): InferencePlan {
+  const B = cache.B;
+  const S = cache.S;
+  const BT = B * Tq;
+  const C = cfg.dModel;
+  const D = headDim(cfg);
+  const [H, Hkv, F, V] = [cfg.nHeads, cfg.nKvHeads, cfg.dFF, cfg.vocab];
+  const buf = (floats: number, name: string) => createBuffer(gpu, floats * 4, `infer${Tq}.${name}`);
+  const tokens = buf(BT, 'tokens');
+  const positions = buf(BT, 'positions');
+  const startView = start ?? buf(B, 'start');
+  const xA = buf(BT * C, 'xA');
+  const xB = buf(BT * C, 'xB');
+  const xn = buf(BT * C, 'xn');
+  const rstd = buf(BT, 'rstd');
+  const q = buf(BT * H * D, 'q');
+  const k = buf(BT * Hkv * D, 'k');
+  const v = buf(BT * Hkv * D, 'v');
+  const att = buf(BT * H * D, 'att');
+  const lse = buf(B * H * Tq, 'lse');
+  const proj = buf(BT * C, 'proj');
+  const gate = buf(BT * F, 'gate');
+  const up = buf(BT * F, 'up');
+  const h = buf(BT * F, 'h');
+  const last = Tq === 1 ? xA : buf(B * C, 'last');
+  const lastN = buf(B * C, 'lastNorm');
+  const lastR = buf(B, 'lastRstd');
+  const logits = buf(B * V, 'logits');
+
+  const w = (l: number, rest: string) => p.view(layerName(l, rest));
+  const lin = (x: View, name: string, y: View, N: number, K: number, bias?: View) =>
+    matmul(gpu, { a: x, b: p.view(name), c: y, M: BT, N, K, transB: true, bias });
+  const bias = (l: number, n: string) => (cfg.qkvBias ? w(l, `self_attn.${n}.bias`) : undefined);
+
+  const body: Dispatch[] = [...embedding(gpu, { tokens, table: p.view('model.embed_tokens.weight'), out: xA, rows: BT, C, V })];
+  const attnCalls: { ds: Dispatch[]; args: AttentionArgs }[] = [];
+  const kvCalls: { ds: Dispatch[]; args: KvWriteArgs }[] = [];
+  for (let l = 0; l < cfg.nLayers; l++) {
+    const kArgs: KvWriteArgs = { src: k, cache: cache.k[l], B, Tq, S, W: Hkv * D };
+    const vArgs: KvWriteArgs = { src: v, cache: cache.v[l], B, Tq, S, W: Hkv * D };
+    const aArgs: AttentionArgs = { q, k: cache.k[l], v: cache.v[l], out: att, lse, start: startView, B, Tq, Tk: S, H, Hkv, D, qOffset: 0 };
+    const kW = kvWrite(gpu, kArgs);
+    const vW = kvWrite(gpu, vArgs);
+    const aD = attention(gpu, aArgs);
+    kvCalls.push({ ds: kW, args: kArgs }, { ds: vW, args: vArgs });
+    attnCalls.push({ ds: aD, args: aArgs });
+    body.push(
+      ...rmsnorm(gpu, { x: xA, w: w(l, 'input_layernorm.weight'), y: xn, rstd, rows: BT, C, eps: cfg.normEps }),
+      ...lin(xn, layerName(l, 'self_attn.q_proj.weight'), q, H * D, C, bias(l, 'q_proj')),
+      ...lin(xn, layerName(l, 'self_attn.k_proj.weight'), k, Hkv * D, C, bias(l, 'k_proj')),
+      ...lin(xn, layerName(l, 'self_attn.v_proj.weight'), v, Hkv * D, C, bias(l, 'v_proj')),
+      ...rope(gpu, { x: q, positions, rows: BT, heads: H, D, theta: cfg.ropeTheta }),
+      ...rope(gpu, { x: k, positions, rows: BT, heads: Hkv, D, theta: cfg.ropeTheta }),
+      ...kW,
+      ...vW,
+      ...aD,
+      ...lin(att, layerName(l, 'self_attn.o_proj.weight'), proj, C, H * D),
+      ...add(gpu, { a: xA, b: proj, out: xB, n: BT * C }),
+      ...rmsnorm(gpu, { x: xB, w: w(l, 'post_attention_layernorm.weight'), y: xn, rstd, rows: BT, C, eps: cfg.normEps }),
+      ...lin(xn, layerName(l, 'mlp.gate_proj.weight'), gate, F, C),
+      ...lin(xn, layerName(l, 'mlp.up_proj.weight'), up, F, C),
+      ...swiglu(gpu, { gate, up, out: h, n: BT * F }),
+      ...lin(h, layerName(l, 'mlp.down_proj.weight'), proj, C, F),
+      ...add(gpu, { a: xB, b: proj, out: xA, n: BT * C }),
+    );
+  }
+  const head: Dispatch[] = [
+    ...rmsnorm(gpu, { x: last, w: p.view('model.norm.weight'), y: lastN, rstd: lastR, rows: B, C, eps: cfg.normEps }),
+    ...matmul(gpu, { a: lastN, b: p.view(cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), c: logits, M: B, N: V, K: C, transB: true }),
+  ];
+
+  return {
+    B, Tq, tokens, positions, start: startView, logits,
+    encode(enc, pos0) {
+      for (const c of kvCalls) setKvWritePos(gpu, c.ds, c.args, pos0);
+      for (const c of attnCalls) setAttentionOffset(gpu, c.ds, c.args, pos0);
+      let pass = enc.beginComputePass();
+      encode(pass, body);
+      pass.end();
+      // Gather the last position of each sequence (all prompts end at Tq-1: they are left-padded).
+      if (last !== xA) for (let b = 0; b < B; b++) enc.copyBufferToBuffer(xA.buffer, xA.offset + ((b * Tq + Tq - 1) * C) * 4, last.buffer, last.offset + b * C * 4, C * 4);
+      pass = enc.beginComputePass();
+      encode(pass, head);
+      pass.end();
+    },
+  };
+}
+
+/** Writes RoPE positions for rows pos0..pos0+Tq-1 given each sequence's start. */
+export function uploadPositions(gpu: Gpu, plan: InferencePlan, start: ArrayLike<number>, pos0: number): void {
+  const pos = new Uint32Array(plan.B * plan.Tq);
+  for (let b = 0; b < plan.B; b++) for (let t = 0; t < plan.Tq; t++) pos[b * plan.Tq + t] = Math.max(0, pos0 + t - start[b]);
+  upload(gpu, plan.positions, pos);
+}

@@ -1,0 +1,161 @@
+// A whole training step on the GPU: forward, loss, backward, gradient clipping and AdamW, encoded into
+// one command buffer with nothing read back. Buffers and dispatches are made once per (config, batch
+// shape); steps reuse them. The loss is read back only when asked.
+
+import { createBuffer, readF32, upload, type View } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import { type Dispatch, encode } from '../gpu/kernel';
+import { adamw, type AdamwHyper, gradNormSq, setAdamwHyper } from '../ops/adamw';
+import { crossEntropy, lossWeights, weightedSum } from '../ops/cross_entropy';
+import { buildTokenIndex, uploadTokenIndex } from '../ops/embedding';
+import { type Acts, allocateActs } from '../model/activations';
+import { type ModelConfig, validateConfig, validateTokens } from '../model/config';
+import { createParamBuffers, downloadParams, layoutParams, type ParamBuffers, type ParamTensors, uploadParams } from '../model/params';
+import { buildBackward, buildForward, type Shape } from '../model/transformer';
+import { DEFAULT_OPTIM, type OptimConfig } from './config';
+import { lrAt } from './schedule';
+
+/** One batch of B sequences of T tokens, row-major [B, T]. */
+export interface Batch {
+  tokens: Uint32Array;
+  /** Next-token targets; ignored where mask is 0. */
+  targets: Uint32Array;
+  /** 1 for tokens whose prediction is trained (rationale and answer), 0 elsewhere (prompt, padding). */
+  mask: Float32Array;
+  /** Per sequence, the index of its first real token (left padding). Omitted: all zero. */
+  start?: Uint32Array;
+}
+
+export interface Trainer {
+  cfg: ModelConfig;
+  shape: Shape;
+  optim: OptimConfig;
+  params: ParamBuffers;
+  grads: ParamBuffers;
+  acts: Acts<View>;
+  /** Optimizer steps taken so far. */
+  step: number;
+  setBatch(batch: Batch): void;
+  /** Submits forward + loss only (no gradients): logits and loss become readable. */
+  forward(): void;
+  /** Submits one full training step; `totalSteps` shapes the LR schedule. Returns the LR used. */
+  trainStep(totalSteps: number): number;
+  readLoss(): Promise<number>;
+  readLogits(): Promise<Float32Array>;
+  readParams(): Promise<ParamTensors>;
+  loadParams(tensors: ParamTensors): void;
+  /** Resets step count and AdamW moments (a fresh fine-tune from whatever weights are loaded). */
+  resetOptimizer(): void;
+}
+
+export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: OptimConfig = DEFAULT_OPTIM): Trainer {
+  validateConfig(cfg);
+  const { B, T } = shape;
+  if (!Number.isInteger(B) || B <= 0) throw new Error(`Batch size must be a positive integer, got ${B}.`);
+  if (!Number.isInteger(T) || T <= 0 || T > cfg.maxSeq) throw new Error(`Sequence length must be 1..${cfg.maxSeq}, got ${T}.`);
+  const BT = B * T;
+  const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize);
+  const params = createParamBuffers(gpu, layout, 'params');
+  const grads = createParamBuffers(gpu, layout, 'grads');
+  const m = createParamBuffers(gpu, layout, 'adam.m');
+  const v = createParamBuffers(gpu, layout, 'adam.v');
+  const acts = allocateActs(gpu, cfg, B, T);
+  const nSeg = layout.segmentSizes.length;
+  // The global norm sums over segments: one partial per segment, then one weighted sum with unit weights.
+  const segNorms = nSeg > 1 ? createBuffer(gpu, nSeg * 4, 'grad.segNorms') : acts.normSq;
+  const ones = nSeg > 1 ? createBuffer(gpu, nSeg * 4, 'grad.ones') : acts.normSq;
+  if (nSeg > 1) upload(gpu, ones, new Float32Array(nSeg).fill(1));
+
+  const forwardPass = buildForward(gpu, cfg, params, acts, shape);
+  const lossOnly = [
+    ...crossEntropy(gpu, { logits: acts.logits, targets: acts.targets, weights: acts.weights, losses: acts.losses, rows: BT, V: cfg.vocab }),
+    ...weightedSum(gpu, { losses: acts.losses, weights: acts.weights, out: acts.loss, rows: BT }),
+  ];
+  const lossAndGrad = [
+    ...crossEntropy(gpu, { logits: acts.logits, targets: acts.targets, weights: acts.weights, losses: acts.losses, rows: BT, V: cfg.vocab, grad: true }),
+    ...weightedSum(gpu, { losses: acts.losses, weights: acts.weights, out: acts.loss, rows: BT }),
+  ];
+  const backwardPass = buildBackward(gpu, cfg, params, grads, acts, shape);
+  const hyper = (step: number, lr: number): AdamwHyper => ({
+    lr, beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, weightDecay: optim.weightDecay, step, maxGradNorm: optim.maxGradNorm,
+  });
+  const norm: Dispatch[] = [];
+  for (let s = 0; s < nSeg; s++) {
+    const out = nSeg > 1 ? { buffer: segNorms.buffer, offset: s * 4, size: 4 } : acts.normSq;
+    norm.push(...gradNormSq(gpu, { grads: grads.segments[s], partials: acts.normPartials, out, n: layout.segmentSizes[s] }));
+  }
+  if (nSeg > 1) norm.push(...weightedSum(gpu, { losses: segNorms, weights: ones, out: acts.normSq, rows: nSeg }));
+  const update = layout.segmentSizes.map((n, s) =>
+    adamw(gpu, {
+      params: params.segments[s], grads: grads.segments[s], m: m.segments[s], v: v.segments[s],
+      normSq: acts.normSq, n, decayEnd: layout.decayEnds[s], hyper: hyper(1, optim.lr),
+    }),
+  );
+
+  const submit = (dispatches: Dispatch[], clearGrads: boolean) => {
+    const enc = gpu.device.createCommandEncoder();
+    if (clearGrads) for (const g of grads.segments) enc.clearBuffer(g.buffer);
+    const pass = enc.beginComputePass();
+    encode(pass, dispatches);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+  };
+  const trainDispatches = [...forwardPass, ...lossAndGrad, ...backwardPass, ...norm, ...update.flat()];
+  const inference = [...forwardPass, ...lossOnly];
+
+  const trainer: Trainer = {
+    cfg, shape, optim, params, grads, acts, step: 0,
+    setBatch(batch) {
+      for (const [name, arr] of [['tokens', batch.tokens], ['targets', batch.targets], ['mask', batch.mask]] as const) {
+        if (arr.length !== BT) throw new Error(`Batch ${name} has ${arr.length} entries; this trainer takes B*T = ${B}*${T} = ${BT}.`);
+      }
+      validateTokens(cfg, batch.tokens, T);
+      validateTokens(cfg, batch.targets, T);
+      const start = batch.start ?? new Uint32Array(B);
+      if (start.length !== B) throw new Error(`Batch start has ${start.length} entries; expected B = ${B}.`);
+      const positions = new Uint32Array(BT);
+      for (let b = 0; b < B; b++) {
+        if (start[b] >= T) throw new Error(`Sequence ${b} starts at ${start[b]}, past its length ${T}.`);
+        for (let t = 0; t < T; t++) positions[b * T + t] = Math.max(0, t - start[b]);
+      }
+      upload(gpu, acts.tokens, batch.tokens);
+      upload(gpu, acts.targets, batch.targets);
+      upload(gpu, acts.weights, lossWeights(batch.mask));
+      upload(gpu, acts.positions, positions);
+      upload(gpu, acts.start, start);
+      const idx = buildTokenIndex(batch.tokens, cfg.vocab);
+      uploadTokenIndex(gpu, idx, { unique: acts.tokUnique, offsets: acts.tokOffsets, positions: acts.tokPositions }, BT);
+    },
+    forward() {
+      submit(inference, false);
+    },
+    trainStep(totalSteps) {
+      trainer.step++;
+      const lr = lrAt(trainer.step, {
+        lr: optim.lr, warmupSteps: optim.warmupSteps, totalSteps: Math.max(totalSteps, trainer.step), kind: optim.schedule, minLrRatio: optim.minLrRatio,
+      });
+      for (const u of update) setAdamwHyper(gpu, u, hyper(trainer.step, lr));
+      submit(trainDispatches, true);
+      return lr;
+    },
+    async readLoss() {
+      return (await readF32(gpu, acts.loss))[0];
+    },
+    async readLogits() {
+      return readF32(gpu, acts.logits);
+    },
+    async readParams() {
+      return downloadParams(gpu, params);
+    },
+    loadParams(tensors) {
+      uploadParams(gpu, params, tensors);
+    },
+    resetOptimizer() {
+      trainer.step = 0;
+      const enc = gpu.device.createCommandEncoder();
+      for (const s of [...m.segments, ...v.segments]) enc.clearBuffer(s.buffer);
+      gpu.device.queue.submit([enc.finish()]);
+    },
+  };
+  return trainer;
+}
