@@ -1,0 +1,219 @@
+// Batched generation on the GPU: left-padded prefill, then one dispatch chain per decode step for the
+// whole batch (KV cache, logits, sampling). Only sampled token ids come back, every `readEvery` steps,
+// to stream text and apply stop rules; finished sequences are marked done on the GPU (they then emit
+// padding) and are no longer read. The batch ends when every sequence has stopped.
+
+import { createBuffer, readF32, readU32, upload } from '../gpu/buffers';
+import type { Gpu } from '../gpu/device';
+import type { Dispatch } from '../gpu/kernel';
+import { encode } from '../gpu/kernel';
+import { type ModelConfig, validateTokens } from '../model/config';
+import { createInferencePlan, createKvCache, inferenceActivationBytes, type InferencePlan, kvCacheBytes, uploadPositions } from '../model/inference';
+import type { ParamBuffers } from '../model/params';
+import { sample, type SampleArgs, type SamplingParams, setSampleStep } from '../ops/sampling';
+
+export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, seed: 0 };
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  sampling?: SamplingParams;
+  eosId: number;
+  padId: number;
+  /** Token ids to text; needed for stop strings and streaming. */
+  decode?: (ids: number[]) => string;
+  /** Stop after the first occurrence of any of these; the text keeps the stop string and nothing after it. */
+  stopStrings?: string[];
+  /** Streaming: the text so far of sequence i, each time it grows, and once more when it is done. */
+  onText?: (i: number, text: string, done: boolean) => void;
+  /** Read sampled ids back every this many steps (default 4). */
+  readEvery?: number;
+  /** Tests only: receives each step's logits [B, V] (forces a readback per step). */
+  debugLogits?: (step: number, logits: Float32Array) => void;
+}
+
+export type FinishReason = 'eos' | 'stop' | 'length';
+
+export interface Generation {
+  tokens: number[];
+  text: string;
+  finish: FinishReason;
+}
+
+export interface Generator {
+  B: number;
+  S: number;
+  /** Generates for up to B prompts (token ids, no padding). */
+  generate(prompts: number[][], opts: GenerateOptions): Promise<Generation[]>;
+}
+
+/** GPU bytes a generator of batch B and capacity S needs (cache, decode and one prefill plan of length P). */
+export function generatorBytes(cfg: ModelConfig, B: number, S: number, maxPrompt = S): number {
+  return kvCacheBytes(cfg, B, S) + inferenceActivationBytes(cfg, B, 1) + inferenceActivationBytes(cfg, B, maxPrompt) + B * S * 4 + 2 * B * 4;
+}
+
+/** The largest batch (a power of two, at most `cap`) whose generator fits in `budgetBytes`. */
+export function chooseBatchSize(cfg: ModelConfig, S: number, budgetBytes: number, maxPrompt = S, cap = 256): number {
+  let B = cap;
+  while (B > 1 && generatorBytes(cfg, B, S, maxPrompt) > budgetBytes) B >>= 1;
+  if (generatorBytes(cfg, B, S, maxPrompt) > budgetBytes) {
+    throw new Error(`Generation does not fit in ${budgetBytes} bytes even at batch 1 (needs ${generatorBytes(cfg, 1, S, maxPrompt)}).`);
+  }
+  return B;
+}
+
+const BUCKET = 8;
+const MAX_PREFILL_PLANS = 4;
+
+export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers, { B, S }: { B: number; S: number }): Generator {
+  const cache = createKvCache(gpu, cfg, B, S);
+  const start = createBuffer(gpu, B * 4, 'gen.start');
+  const done = createBuffer(gpu, B * 4, 'gen.done');
+  const history = createBuffer(gpu, B * S * 4, 'gen.history');
+  const decodePlan = createInferencePlan(gpu, cfg, params, cache, 1, start);
+  // Sampling reads a plan's logits and writes the decode plan's input tokens, so no ids travel via the CPU.
+  const sampler = (plan: InferencePlan, sampling: SamplingParams, eosId: number, padId: number) => {
+    const args: SampleArgs = { logits: plan.logits, out: decodePlan.tokens, history, done, B, V: cfg.vocab, maxNew: S, eosId, padId, params: sampling };
+    return { args, ds: sample(gpu, args) };
+  };
+  const prefills = new Map<number, InferencePlan>();
+  const samplers = new Map<string, { args: SampleArgs; ds: Dispatch[] }>();
+  const prefillPlan = (P: number) => {
+    let plan = prefills.get(P);
+    if (!plan) {
+      if (prefills.size >= MAX_PREFILL_PLANS) prefills.delete(prefills.keys().next().value!);
+      plan = createInferencePlan(gpu, cfg, params, cache, P, start);
+      prefills.set(P, plan);
+    }
+    return plan;
+  };
+  const samplerFor = (plan: InferencePlan, s: SamplingParams, eos: number, pad: number) => {
+    const key = `${plan.Tq}:${JSON.stringify(s)}:${eos}:${pad}`;
+    let e = samplers.get(key);
+    if (!e || e.args.logits !== plan.logits) {
+      e = sampler(plan, s, eos, pad);
+      samplers.set(key, e);
+    }
+    return e;
+  };
+
+  async function generate(prompts: number[][], opts: GenerateOptions): Promise<Generation[]> {
+    const n = prompts.length;
+    if (n === 0) return [];
+    if (n > B) throw new Error(`generate: ${n} prompts exceed this generator's batch of ${B}.`);
+    const maxNew = opts.maxNewTokens;
+    if (!Number.isInteger(maxNew) || maxNew < 1) throw new Error(`generate: maxNewTokens must be a positive integer, got ${maxNew}.`);
+    prompts.forEach((p, i) => {
+      if (p.length === 0) throw new Error(`generate: prompt ${i} is empty; it needs at least one token (e.g. BOS).`);
+      if (p.length > S) throw new Error(`generate: prompt ${i} has ${p.length} tokens, more than the cache's ${S} (maxSeq ${cfg.maxSeq}).`);
+      validateTokens(cfg, p, p.length);
+    });
+    const longest = Math.max(...prompts.map((p) => p.length));
+    const P = Math.min(S, Math.ceil(longest / BUCKET) * BUCKET);
+    if (P + maxNew - 1 > S) {
+      throw new Error(`generate: a prompt of ${longest} tokens (padded to ${P}) plus ${maxNew} new tokens overflows the KV cache of ${S} positions. Lower maxNewTokens.`);
+    }
+    if ((opts.stopStrings?.length || opts.onText) && !opts.decode) throw new Error('generate: stop strings and streaming need a decode function.');
+    const sampling = opts.sampling ?? GREEDY;
+    const readEvery = Math.max(1, opts.readEvery ?? 4);
+
+    // Left-pad every prompt to P; rows past n are idle (done from the start).
+    const startArr = new Uint32Array(B);
+    const tokens = new Uint32Array(B * P).fill(opts.padId);
+    const doneArr = new Uint32Array(B);
+    for (let b = 0; b < B; b++) {
+      const p = prompts[b];
+      if (!p) {
+        startArr[b] = P - 1;
+        doneArr[b] = 1;
+        continue;
+      }
+      startArr[b] = P - p.length;
+      tokens.set(p, b * P + startArr[b]);
+    }
+    const pre = prefillPlan(P);
+    upload(gpu, start, startArr);
+    upload(gpu, done, doneArr);
+    upload(gpu, pre.tokens, tokens);
+    uploadPositions(gpu, pre, startArr, 0);
+    const preSample = samplerFor(pre, sampling, opts.eosId, opts.padId);
+    const decSample = samplerFor(decodePlan, sampling, opts.eosId, opts.padId);
+
+    const out: Generation[] = prompts.map(() => ({ tokens: [], text: '', finish: 'length' as FinishReason }));
+    const finished = prompts.map(() => false);
+    const submitStep = (step: number) => {
+      const enc = gpu.device.createCommandEncoder();
+      const s = step === 0 ? preSample : decSample;
+      setSampleStep(gpu, s.ds, s.args, step);
+      if (step === 0) pre.encode(enc, 0);
+      else {
+        uploadPositions(gpu, decodePlan, startArr, P + step - 1);
+        decodePlan.encode(enc, P + step - 1);
+      }
+      const pass = enc.beginComputePass();
+      encode(pass, s.ds);
+      pass.end();
+      gpu.device.queue.submit([enc.finish()]);
+    };
+    const collect = async (steps: number) => {
+      const [hist, doneNow] = await Promise.all([readU32(gpu, history), readU32(gpu, done)]);
+      const markDone: number[] = [];
+      for (let i = 0; i < n; i++) {
+        if (finished[i]) continue;
+        const ids = Array.from(hist.subarray(i * S, i * S + steps));
+        const eosAt = ids.indexOf(opts.eosId);
+        const g = out[i];
+        g.tokens = eosAt >= 0 ? ids.slice(0, eosAt) : ids;
+        if (eosAt >= 0) {
+          g.finish = 'eos';
+          finished[i] = true;
+        } else if (doneNow[i]) {
+          finished[i] = true;
+        }
+        if (opts.decode) {
+          g.text = opts.decode(g.tokens);
+          const cut = firstStop(g.text, opts.stopStrings);
+          if (cut >= 0) {
+            g.finish = 'stop';
+            finished[i] = true;
+            g.text = g.text.slice(0, cut);
+            // Keep the shortest token prefix that still contains the stop string.
+            let k = 1;
+            while (k < g.tokens.length && opts.decode(g.tokens.slice(0, k)).length < cut) k++;
+            g.tokens = g.tokens.slice(0, k);
+            markDone.push(i);
+          }
+        }
+        if (!finished[i] && steps >= maxNew) finished[i] = true;
+        opts.onText?.(i, g.text, finished[i]);
+      }
+      if (markDone.length) {
+        // No step is in flight here, so the GPU's flags (EOS included) are exactly doneNow.
+        for (let b = 0; b < B; b++) doneArr[b] = doneNow[b];
+        for (const i of markDone) doneArr[i] = 1;
+        upload(gpu, done, doneArr);
+      }
+    };
+    let step = 0;
+    for (; step < maxNew; step++) {
+      submitStep(step);
+      if (opts.debugLogits) opts.debugLogits(step, await readF32(gpu, (step === 0 ? pre : decodePlan).logits));
+      if ((step + 1) % readEvery === 0 || step + 1 === maxNew) {
+        await collect(step + 1);
+        if (finished.every(Boolean)) break;
+      }
+    }
+    return out;
+  }
+
+  return { B, S, generate };
+}
+
+function firstStop(text: string, stops: string[] | undefined): number {
+  let best = -1;
+  for (const s of stops ?? []) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i + s.length < best)) best = i + s.length;
+  }
+  return best;
+}
+

@@ -1,0 +1,184 @@
+// Batched generation with the KV cache against full recomputation, batching, stopping and reproducibility.
+import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../../src/gpu/device';
+import { createGenerator, chooseBatchSize, generatorBytes, GREEDY } from '../../src/generate/generate';
+import { type ModelConfig, presetConfig } from '../../src/model/config';
+import { kvCacheBytes } from '../../src/model/inference';
+import { initParams, type ParamTensors } from '../../src/model/params';
+import { DEFAULT_OPTIM } from '../../src/train/config';
+import { createTrainer, type Trainer } from '../../src/train/trainer';
+import { testGpu } from '../helpers/gpu';
+import { assertClose, FWD } from '../helpers/numeric';
+
+const cfg: ModelConfig = presetConfig('micro', { vocab: 20 });
+const EOS = 2;
+const PAD = 0;
+
+/** Random weights, scaled up so the logits are far from uniform and argmax ties are unlikely. */
+function sharpParams(seed: number): ParamTensors {
+  const p = initParams(cfg, seed);
+  for (const [name, t] of p) if (name.endsWith('proj.weight') || name.includes('embed')) t.forEach((v, i) => (t[i] = v * 12));
+  return p;
+}
+
+async function model(gpu: Gpu, seed: number, T = 16): Promise<Trainer> {
+  const trainer = createTrainer(gpu, cfg, { B: 1, T });
+  trainer.loadParams(sharpParams(seed));
+  return trainer;
+}
+
+/** Logits for every position of one sequence, without a cache. */
+async function fullLogits(trainer: Trainer, seq: number[]): Promise<Float32Array> {
+  const T = trainer.shape.T;
+  const tokens = new Uint32Array(T);
+  tokens.set(seq);
+  trainer.setBatch({ tokens, targets: new Uint32Array(T), mask: new Float32Array(T) });
+  trainer.forward();
+  return trainer.readLogits();
+}
+
+const argmax = (xs: ArrayLike<number>) => {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
+  return best;
+};
+
+describe('generation', () => {
+  it('greedy decoding with the KV cache equals full recomputation, logits included', async () => {
+    const gpu = await testGpu();
+    const trainer = await model(gpu, 1);
+    const gen = createGenerator(gpu, cfg, trainer.params, { B: 2, S: 32 });
+    const prompt = [1, 5, 9, 3];
+    const steps: Float32Array[] = [];
+    const [g] = await gen.generate([prompt], { maxNewTokens: 8, eosId: 99, padId: PAD, debugLogits: (_, l) => steps.push(l.slice(0, cfg.vocab)) });
+    expect(g.tokens.length).toBe(8);
+    const full = await fullLogits(trainer, [...prompt, ...g.tokens]);
+    for (let i = 0; i < 8; i++) {
+      const row = full.subarray((prompt.length - 1 + i) * cfg.vocab, (prompt.length + i) * cfg.vocab);
+      assertClose(steps[i], row, FWD, `logits at decode step ${i}`);
+      expect(g.tokens[i], `token ${i}`).toBe(argmax(row));
+    }
+  });
+
+  it('a batch of prompts of different lengths gives the tokens of each prompt alone', async () => {
+    const gpu = await testGpu();
+    const trainer = await model(gpu, 2);
+    const gen = createGenerator(gpu, cfg, trainer.params, { B: 4, S: 32 });
+    const prompts = [[1, 4], [1, 7, 7, 3, 9, 11, 4, 6, 8, 12], [1], [1, 3, 5]];
+    const opts = { maxNewTokens: 6, eosId: 99, padId: PAD };
+    const batched = await gen.generate(prompts, opts);
+    for (let i = 0; i < prompts.length; i++) {
+      const [alone] = await gen.generate([prompts[i]], opts);
+      expect(batched[i].tokens, `prompt ${i}`).toEqual(alone.tokens);
+    }
+  });
+
+  it('stops at EOS, at a stop string (cut just after it) and at max tokens, without changing the others', async () => {
+    const gpu = await testGpu();
+    const trainer = await model(gpu, 3);
+    const gen = createGenerator(gpu, cfg, trainer.params, { B: 3, S: 32 });
+    const decode = (ids: number[]) => ids.map((t) => String.fromCharCode(97 + t)).join('');
+    const prompts = [[1, 2, 3], [1, 9], [1, 4, 4]];
+    const free = await gen.generate(prompts, { maxNewTokens: 10, eosId: 99, padId: PAD, decode, readEvery: 3 });
+    // EOS: pick the token sequence 0 produces at step 4 as "EOS" -> it ends right before it.
+    const eos = free[0].tokens[4];
+    const first = free[0].tokens.indexOf(eos);
+    const withEos = await gen.generate(prompts, { maxNewTokens: 10, eosId: eos, padId: PAD, decode, readEvery: 3 });
+    expect(withEos[0].finish).toBe('eos');
+    expect(withEos[0].tokens).toEqual(free[0].tokens.slice(0, first));
+    // Stop string: two characters that sequence 1 produces at steps 2-3.
+    const stop = free[1].text.slice(2, 4);
+    const cut = free[1].text.indexOf(stop) + 2;
+    const withStop = await gen.generate(prompts, { maxNewTokens: 10, eosId: 99, padId: PAD, decode, stopStrings: [stop], readEvery: 1 });
+    expect(withStop[1].finish).toBe('stop');
+    expect(withStop[1].text).toBe(free[1].text.slice(0, cut));
+    expect(decode(withStop[1].tokens)).toBe(withStop[1].text);
+    // The sequences that did not stop are unchanged.
+    for (const i of [0, 2]) if (!free[i].text.includes(stop)) expect(withStop[i].tokens).toEqual(free[i].tokens);
+    expect(free[2].finish).toBe('length');
+  });
+
+  it('streams text as it grows and ends every stream with done', async () => {
+    const gpu = await testGpu();
+    const trainer = await model(gpu, 4);
+    const gen = createGenerator(gpu, cfg, trainer.params, { B: 2, S: 32 });
+    const seen: Record<number, string[]> = { 0: [], 1: [] };
+    const dones: number[] = [];
+    const decode = (ids: number[]) => ids.join(',');
+    const out = await gen.generate([[1, 2], [1, 3]], {
+      maxNewTokens: 5, eosId: 99, padId: PAD, decode, readEvery: 2,
+      onText: (i, text, done) => {
+        seen[i].push(text);
+        if (done) dones.push(i);
+      },
+    });
+    expect(seen[0].length).toBe(3); // after steps 2, 4 and 5
+    expect(seen[0].at(-1)).toBe(out[0].text);
+    expect(dones.sort()).toEqual([0, 1]);
+  });
+
+  it('sampling is reproducible from a seed, and temperature 0 is greedy', async () => {
+    const gpu = await testGpu();
+    const trainer = await model(gpu, 5);
+    const gen = createGenerator(gpu, cfg, trainer.params, { B: 4, S: 32 });
+    const prompts = [[1, 2], [1, 3], [1, 4], [1, 5]];
+    const sampled = (seed: number) => gen.generate(prompts, { maxNewTokens: 8, eosId: 99, padId: PAD, sampling: { temperature: 1.5, topK: 0, topP: 1, seed } });
+    const a = await sampled(7);
+    const b = await sampled(7);
+    const c = await sampled(8);
+    expect(a.map((g) => g.tokens)).toEqual(b.map((g) => g.tokens));
+    expect(a.map((g) => g.tokens)).not.toEqual(c.map((g) => g.tokens));
+    const greedy = await gen.generate(prompts, { maxNewTokens: 8, eosId: 99, padId: PAD, sampling: GREEDY });
+    const t0 = await gen.generate(prompts, { maxNewTokens: 8, eosId: 99, padId: PAD, sampling: { temperature: 0, topK: 0, topP: 1, seed: 3 } });
+    expect(t0.map((g) => g.tokens)).toEqual(greedy.map((g) => g.tokens));
+  });
+
+  it('a micro model trained by the engine generates its memorised sequences back', async () => {
+    const gpu = await testGpu();
+    const seqs = [[1, 5, 6, 7, 8, 9, 10, EOS], [1, 11, 4, 12, 4, 13, EOS, 0], [1, 14, 15, 16, 17, 3, 18, EOS]];
+    const T = 7;
+    const trainer = createTrainer(gpu, cfg, { B: 3, T }, { ...DEFAULT_OPTIM, lr: 3e-2, warmupSteps: 5, weightDecay: 0, schedule: "constant" });
+    trainer.loadParams(initParams(cfg, 6));
+    const tokens = new Uint32Array(3 * T);
+    const targets = new Uint32Array(3 * T);
+    const mask = new Float32Array(3 * T);
+    seqs.forEach((s, b) => {
+      for (let t = 0; t < T; t++) {
+        tokens[b * T + t] = s[t];
+        targets[b * T + t] = s[t + 1];
+        // Position 0 (after BOS alone) is ambiguous across the sequences, so it is not trained.
+        mask[b * T + t] = t >= 1 && t < s.indexOf(EOS) ? 1 : 0;
+      }
+    });
+    trainer.setBatch({ tokens, targets, mask });
+    for (let i = 0; i < 150; i++) trainer.trainStep(150);
+    expect(await trainer.readLoss()).toBeLessThan(0.05);
+    const gen = createGenerator(gpu, cfg, trainer.params, { B: 3, S: 16 });
+    // Prompt with the first two tokens; the rest must come back, ending at EOS.
+    const out = await gen.generate(seqs.map((s) => s.slice(0, 2)), { maxNewTokens: 8, eosId: EOS, padId: PAD });
+    seqs.forEach((s, i) => {
+      expect(out[i].tokens, `sequence ${i}`).toEqual(s.slice(2, s.indexOf(EOS)));
+      expect(out[i].finish).toBe('eos');
+    });
+  });
+
+  it('rejects bad input before any GPU work, and sizes batches to a memory budget', async () => {
+    const gpu = await testGpu();
+    const trainer = await model(gpu, 7);
+    const gen = createGenerator(gpu, cfg, trainer.params, { B: 2, S: 16 });
+    const opts = { maxNewTokens: 4, eosId: EOS, padId: PAD };
+    const before = gpu.stats.buffersCreated;
+    await expect(gen.generate([[]], opts)).rejects.toThrow(/empty/);
+    await expect(gen.generate([Array(17).fill(1)], opts)).rejects.toThrow(/more than the cache/);
+    await expect(gen.generate([Array(10).fill(1)], { ...opts, maxNewTokens: 9 })).rejects.toThrow(/overflows the KV cache/);
+    await expect(gen.generate([[1], [1], [1]], opts)).rejects.toThrow(/exceed/);
+    await expect(gen.generate([[1, cfg.vocab]], opts)).rejects.toThrow(/outside the vocabulary/);
+    expect(gpu.stats.buffersCreated).toBe(before);
+    expect(() => createGenerator(gpu, cfg, trainer.params, { B: 1, S: cfg.maxSeq + 1 })).toThrow(/maxSeq/);
+    expect(kvCacheBytes(cfg, 4, 32)).toBe(2 * cfg.nLayers * 4 * 32 * cfg.nKvHeads * (cfg.dModel / cfg.nHeads) * 4);
+    const budget = generatorBytes(cfg, 8, 32);
+    expect(chooseBatchSize(cfg, 32, budget)).toBe(8);
+    expect(chooseBatchSize(cfg, 32, budget - 1)).toBe(4);
+    expect(() => chooseBatchSize(cfg, 32, 10)).toThrow(/does not fit/);
+  });
+});
