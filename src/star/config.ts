@@ -1,0 +1,151 @@
+// The STaR run's settings as data, with a comment per field, and named presets that override the default.
+// The digit fields configure the arithmetic task (./tasks/arithmetic_task.ts); the rest drive the loop.
+
+import { MODES, type Mode } from './types';
+
+/** The paper's two fine-tuning schedules: steps grow by a factor (40, then +20%) or by a constant. */
+export type StepSchedule =
+  | { kind: 'multiply'; start: number; factor: number }
+  | { kind: 'add'; start: number; increment: number };
+
+export interface StarConfig {
+  /** base: evaluate the base model only; direct: fine-tune on answers without rationales; star(-no-rationalization). */
+  mode: Mode;
+  /** N, the number of outer-loop iterations after the base model (iteration 0). */
+  iterations: number;
+  /** Stop once eval accuracy has not improved on its best for this many iterations; 0 never stops early. */
+  patience: number;
+  /** Problems drawn from the pool each iteration, without replacement. */
+  trainSize: number;
+  /** The training pool, drawn once from `seed`. */
+  poolSize: number;
+  /** The held-out evaluation set, drawn from `evalSeed`. */
+  evalSize: number;
+  /** Supervised examples that train the base model from scratch (tasks with seedExamples only). */
+  seedSize: number;
+  /** Fine-tuning steps on the seed set. */
+  seedSteps: number;
+  /** Training and evaluation digit range. */
+  minDigits: number;
+  maxDigits: number;
+  /** The seed set's digit range: the base model starts small, and STaR extends it. */
+  seedMinDigits: number;
+  seedMaxDigits: number;
+  /** Sampling temperature for rationales; 0 = greedy (the paper found higher temperatures give worse rationales). */
+  temperature: number;
+  /** Retry failures with the answer as a hint; true exactly for mode 'star' (see withMode). */
+  rationalize: boolean;
+  /** Fine-tuning steps per iteration (see stepsForIteration). */
+  steps: StepSchedule;
+  /** Seeds the weights, the pool, the per-iteration samples and sampling. */
+  seed: number;
+  /** Seeds the held-out evaluation set, so every mode is scored on the same problems. */
+  evalSeed: number;
+}
+
+/** The quick demo: a few minutes on a laptop GPU. */
+export const DEFAULT_STAR_CONFIG: StarConfig = {
+  mode: 'star',
+  iterations: 8,
+  patience: 3,
+  trainSize: 1000,
+  poolSize: 5000,
+  evalSize: 250,
+  seedSize: 2000,
+  seedSteps: 600,
+  minDigits: 1,
+  maxDigits: 4,
+  seedMinDigits: 1,
+  seedMaxDigits: 2,
+  temperature: 0,
+  rationalize: true,
+  steps: { kind: 'multiply', start: 40, factor: 1.2 },
+  seed: 1,
+  evalSeed: 12345,
+};
+
+export type PresetName = 'micro' | 'quick' | 'paper-like';
+
+export const STAR_PRESETS: Record<PresetName, StarConfig> = {
+  /** Tests: tiny numbers, every phase still runs. */
+  micro: {
+    ...DEFAULT_STAR_CONFIG,
+    iterations: 3,
+    patience: 0,
+    trainSize: 12,
+    poolSize: 24,
+    evalSize: 8,
+    seedSize: 8,
+    seedSteps: 4,
+    maxDigits: 3,
+    steps: { kind: 'add', start: 2, increment: 1 },
+  },
+  quick: DEFAULT_STAR_CONFIG,
+  /** The paper's schedule (40 steps, +20% per iteration) at a scale closer to its arithmetic runs. */
+  'paper-like': {
+    ...DEFAULT_STAR_CONFIG,
+    iterations: 20,
+    patience: 4,
+    trainSize: 10_000,
+    poolSize: 50_000,
+    evalSize: 1000,
+    seedSize: 10_000,
+    seedSteps: 3000,
+    maxDigits: 5,
+  },
+};
+
+/** The config with `mode` set and `rationalize` made to agree with it. */
+export function withMode(cfg: StarConfig, mode: Mode): StarConfig {
+  return { ...cfg, mode, rationalize: mode === 'star' };
+}
+
+/** Fine-tuning steps at outer iteration `it` (1-based); rounded, at least 1. */
+export function stepsForIteration(cfg: Pick<StarConfig, 'steps'>, it: number): number {
+  if (!Number.isInteger(it) || it < 1) throw new Error(`stepsForIteration: iteration must be an integer >= 1, got ${it}`);
+  const s = cfg.steps;
+  // Rounded, not floored: 40 * 1.2^2 is 57.599999999999994 in floating point.
+  const steps = s.kind === 'multiply' ? s.start * s.factor ** (it - 1) : s.start + s.increment * (it - 1);
+  return Math.max(1, Math.round(steps));
+}
+
+const MAX_DIGITS = 15; // sums stay exact in float64 (see tasks/arithmetic.ts)
+
+/** Throws one error listing every problem, each naming its field; unknown fields are rejected (typos). */
+export function validateStarConfig(cfg: StarConfig): void {
+  const errors: string[] = [];
+  const known = new Set(Object.keys(DEFAULT_STAR_CONFIG));
+  for (const key of Object.keys(cfg)) if (!known.has(key)) errors.push(`unknown field "${key}"`);
+
+  const check = (ok: boolean, message: string) => {
+    if (!ok) errors.push(message);
+  };
+  const isInt = (v: unknown, min: number) => typeof v === 'number' && Number.isInteger(v) && v >= min;
+  const int = (name: keyof StarConfig, min: number) =>
+    check(isInt(cfg[name], min), `${name} must be an integer >= ${min}, got ${JSON.stringify(cfg[name])}`);
+
+  check(MODES.includes(cfg.mode), `mode must be one of ${MODES.join(', ')}, got ${JSON.stringify(cfg.mode)}`);
+  for (const name of ['iterations', 'patience', 'seed', 'evalSeed'] as const) int(name, 0);
+  for (const name of ['trainSize', 'poolSize', 'evalSize', 'seedSize', 'seedSteps'] as const) int(name, 1);
+  check(cfg.trainSize <= cfg.poolSize, `trainSize (${cfg.trainSize}) exceeds poolSize (${cfg.poolSize}): problems are drawn without replacement`);
+  for (const [lo, hi] of [['minDigits', 'maxDigits'], ['seedMinDigits', 'seedMaxDigits']] as const) {
+    int(lo, 1);
+    int(hi, 1);
+    check(cfg[lo] <= cfg[hi], `${lo} (${cfg[lo]}) exceeds ${hi} (${cfg[hi]})`);
+    check(cfg[hi] <= MAX_DIGITS, `${hi} must be at most ${MAX_DIGITS}, got ${cfg[hi]}`);
+  }
+  check(Number.isFinite(cfg.temperature) && cfg.temperature >= 0, `temperature must be finite and >= 0, got ${cfg.temperature}`);
+  check(
+    cfg.rationalize === (cfg.mode === 'star'),
+    `rationalize is ${cfg.rationalize} but mode is "${cfg.mode}": rationalization belongs to mode "star" only (use withMode)`,
+  );
+  const s = cfg.steps as StepSchedule | undefined;
+  if (s?.kind === 'multiply' || s?.kind === 'add') {
+    check(isInt(s.start, 1), `steps.start must be an integer >= 1, got ${s.start}`);
+    if (s.kind === 'multiply') check(Number.isFinite(s.factor) && s.factor >= 1, `steps.factor must be finite and >= 1, got ${s.factor}`);
+    else check(isInt(s.increment, 0), `steps.increment must be an integer >= 0, got ${s.increment}`);
+  } else {
+    errors.push(`steps must be { kind: 'multiply', start, factor } or { kind: 'add', start, increment }, got ${JSON.stringify(s)}`);
+  }
+  if (errors.length > 0) throw new Error(`Invalid STaR config:\n  - ${errors.join('\n  - ')}`);
+}

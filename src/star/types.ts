@@ -1,0 +1,188 @@
+// The contracts of the STaR loop (Zelikman et al. 2022, Algorithm 1): the task it trains on, the engine
+// that generates and fine-tunes, the store that makes a run resumable, and the records it produces.
+// The loop (./loop.ts) depends only on these, so it runs the same against the WebGPU engine, a scripted
+// fake in tests, an IndexedDB store in the browser or a folder store in Node.
+
+// Example is defined with the batching that gives it its meaning (loss on the target only); star -> train, not back.
+import type { Example } from '../train/batches';
+export type { Example };
+
+export type Mode = 'base' | 'direct' | 'star-no-rationalization' | 'star';
+export const MODES: readonly Mode[] = ['base', 'direct', 'star-no-rationalization', 'star'];
+
+export type PhaseName = 'seed' | 'generate' | 'filter' | 'rationalize' | 'finetune' | 'evaluate';
+
+export interface TaskAdapter<P> {
+  name: string;
+  /** The training pool; deterministic for a seed. */
+  trainProblems(n: number, seed: number): P[];
+  /** The held-out evaluation set; deterministic for a seed. */
+  evalProblems(n: number, seed: number): P[];
+  /** For tasks whose base model is trained from scratch (arithmetic): the supervised seed set. */
+  seedExamples?(n: number, seed: number): Example[];
+  /** The prompt to continue; `hint` adds the correct answer (STaR's rationalization). */
+  prompt(p: P, hint: boolean): string;
+  /** The answer without a rationale (the `direct` baseline's target). */
+  directTarget(p: P): string;
+  isCorrect(p: P, completion: string): boolean;
+  /** The parsed answer text, for records. */
+  answerOf(completion: string): string | null;
+  /** E.g. the digit count "3"; accuracy is reported per category. */
+  category(p: P): string;
+  maxNewTokens(p: P): number;
+  stop: string[];
+  /** Optional: true once a (partial) completion is complete, for ends no stop string can express. */
+  finished?(completion: string): boolean;
+  /** For rationales.jsonl records. */
+  toJSON(p: P): unknown;
+}
+
+export interface GenOptions {
+  /** 0: greedy. */
+  temperature: number;
+  maxNewTokens: number;
+  /** A sequence ends at EOS, at maxNewTokens, or once its text contains one of these. */
+  stop: string[];
+  /** ...or once this returns true for its text (see TaskAdapter.finished). */
+  finished?(text: string): boolean;
+  seed: number;
+  /** The engine should throw `signal.reason` between batches once aborted. */
+  signal?: AbortSignal;
+  onProgress?(done: number, total: number): void;
+  /** Streams a sequence's text so far; `index` is into the prompts array. */
+  onSample?(index: number, text: string, done: boolean): void;
+}
+
+export interface FinetuneOptions {
+  steps: number;
+  seed: number;
+  /** The engine should throw `signal.reason` between steps once aborted. */
+  signal?: AbortSignal;
+  onStep?(step: number, loss: number): void;
+}
+
+export interface StarEngine {
+  /** Fresh random weights (the seed phase). */
+  initRandom(seed: number): Promise<void>;
+  /** Completions from the current weights, one per prompt, in order. */
+  generate(prompts: string[], opts: GenOptions): Promise<{ text: string; tokens: number }[]>;
+  /** Trains the current weights in place. The loop never calls it with no examples. */
+  finetune(examples: Example[], opts: FinetuneOptions): Promise<{ losses: number[]; tokens: number }>;
+  /** safetensors bytes. */
+  saveWeights(): Promise<Uint8Array>;
+  loadWeights(bytes: Uint8Array): Promise<void>;
+}
+
+/** One run's persistent state; a Node folder store and a browser IndexedDB store both implement it. */
+export interface RunStore {
+  getPhase<T>(iteration: number, phase: PhaseName): Promise<T | undefined>;
+  /** Written as ONE unit after the phase ends: a phase is either absent or complete. */
+  putPhase<T>(iteration: number, phase: PhaseName, value: T): Promise<void>;
+  getWeights(name: string): Promise<Uint8Array | undefined>;
+  putWeights(name: string, bytes: Uint8Array): Promise<void>;
+  /** Run-level documents: config, summary. */
+  getJSON<T>(key: string): Promise<T | undefined>;
+  putJSON<T>(key: string, value: T): Promise<void>;
+}
+
+// ---- What each phase persists. Problems are not stored: they are re-drawn from the config's seeds. ----
+
+/** A kept rationale; `rationale` is the completion trained on, `prompt` is always hint-free. */
+export interface KeptExample {
+  prompt: string;
+  rationale: string;
+  answer: string | null;
+  source: 'generated' | 'rationalized';
+  /** task.toJSON of the problem. */
+  problem: unknown;
+}
+
+interface Timed {
+  seconds: number;
+}
+export interface SeedOutput extends Timed {
+  /** True when the store already held a base model and no training ran. */
+  reused: boolean;
+  examples: number;
+  steps: number;
+  losses: number[];
+  tokensTrained: number;
+}
+export interface GenerateOutput extends Timed {
+  /** One completion per problem of the iteration's sample, in sample order. */
+  completions: string[];
+  tokensGenerated: number;
+}
+export interface FilterOutput extends Timed {
+  kept: KeptExample[];
+  /** Indices into the iteration's sample whose rationale was wrong. */
+  failures: number[];
+}
+export interface RationalizeOutput extends Timed {
+  kept: KeptExample[];
+  tokensGenerated: number;
+}
+export interface FinetuneOutput extends Timed {
+  examples: number;
+  steps: number;
+  losses: number[];
+  tokensTrained: number;
+}
+export interface EvaluateOutput extends Timed {
+  accuracy: number;
+  byCategory: Record<string, { correct: number; total: number }>;
+  tokensGenerated: number;
+}
+
+// ---- What the loop reports. ----
+
+/** One row of summary.json; iteration 0 is the base model. Key names are read by the CLI and UI. */
+export interface IterationRecord {
+  iteration: number;
+  /** Problems a rationale was sampled for (0 for iteration 0 and the direct baseline). */
+  generated: number;
+  /** Rationales that reached the right answer unaided. */
+  correct: number;
+  /** Failures rescued by rationalization (answer given as a hint). */
+  rationalized: number;
+  /** Problems that yielded no training example. */
+  failed: number;
+  trainExamples: number;
+  trainSteps: number;
+  losses: number[];
+  finalLoss: number | null;
+  evalAccuracy: number;
+  evalAccuracyByDigits: Record<string, number>;
+  /** Wall seconds per phase that ran (or ran in an earlier, resumed session). */
+  seconds: Partial<Record<PhaseName, number>>;
+  /** Every token sampled this iteration: generate, rationalize and evaluate. */
+  tokensGenerated: number;
+  tokensTrained: number;
+  /** (tokensGenerated + tokensTrained) / the iteration's total seconds; 0 when no time was measured. */
+  tokensPerSecond: number;
+}
+
+export interface StarSummary {
+  task: string;
+  mode: Mode;
+  iterations: IterationRecord[];
+  /** The iteration with the highest eval accuracy (the earliest on ties). */
+  bestIteration: number;
+  bestAccuracy: number;
+  finalAccuracy: number;
+  stoppedBy: 'iterations' | 'patience';
+}
+
+export type StarEvent =
+  | { kind: 'progress'; phase: PhaseName; iteration: number; done: number; total: number; message?: string }
+  | {
+      kind: 'sample';
+      iteration: number;
+      phase: PhaseName;
+      prompt: string;
+      text: string;
+      done: boolean;
+      /** Judged once the sample is done; null while it streams. */
+      correct: boolean | null;
+      hinted: boolean;
+    };

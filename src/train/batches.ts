@@ -1,0 +1,115 @@
+// Fine-tuning batches from (prompt, target) examples. Each sequence is [BOS] + prompt + target + [EOS];
+// the model reads it shifted by one, and the loss covers only the predictions of target tokens and the
+// EOS: the model learns to write rationales and to stop, never to reproduce prompts. Rows are padded on
+// the right (the trainer's `start` stays 0), so positions count from the BOS.
+
+import { rng, shuffle as shuffleInPlace } from '../util/random';
+import type { Batch } from './trainer';
+
+/** One fine-tuning example: the loss is taken on `target` (and the EOS after it) only, never on `prompt`. */
+export interface Example {
+  prompt: string;
+  target: string;
+}
+
+export interface BatchTokenizer {
+  encode(s: string): number[];
+  bos: number;
+  eos: number;
+  pad: number;
+}
+
+export interface BatchOptions {
+  /** Sequences per batch. */
+  B: number;
+  /** Positions per sequence: an example needs 1 + prompt + target tokens (the EOS is a target only). */
+  T: number;
+  /** Seeds the example order when `shuffle` is set. */
+  seed: number;
+  shuffle: boolean;
+}
+
+interface Encoded {
+  /** [BOS, ...prompt, ...target, EOS]. */
+  ids: number[];
+  /** Prompt tokens; the first trained prediction is at position promptLen (it predicts target[0]). */
+  promptLen: number;
+}
+
+function checkOptions({ B, T }: BatchOptions): void {
+  if (!Number.isInteger(B) || B < 1) throw new Error(`makeBatches: B must be a positive integer, got ${B}`);
+  if (!Number.isInteger(T) || T < 1) throw new Error(`makeBatches: T must be a positive integer, got ${T}`);
+}
+
+/** Prompt and target are encoded separately, so the boundary between them is exact whatever the tokenizer. */
+function encodeAll(examples: Example[], tok: BatchTokenizer, T: number): Encoded[] {
+  return examples.map((ex, i) => {
+    const prompt = tok.encode(ex.prompt);
+    const target = tok.encode(ex.target);
+    const ids = [tok.bos, ...prompt, ...target, tok.eos];
+    const need = ids.length - 1; // the last token is only ever a target
+    if (need > T) {
+      const preview = JSON.stringify(ex.prompt.length > 40 ? `${ex.prompt.slice(0, 40)}...` : ex.prompt);
+      throw new Error(
+        `makeBatches: example ${i} (prompt ${preview}) needs ${need} positions (BOS + ${prompt.length} prompt + ` +
+          `${target.length} target tokens; the EOS is predicted, not read) but T is ${T}`,
+      );
+    }
+    return { ids, promptLen: prompt.length };
+  });
+}
+
+/** Packs the examples at `order` into batches of B rows; the last batch is filled with all-padding rows. */
+function pack(encoded: Encoded[], order: number[], B: number, T: number, pad: number): Batch[] {
+  const batches: Batch[] = [];
+  for (let first = 0; first < order.length; first += B) {
+    const tokens = new Uint32Array(B * T).fill(pad);
+    const targets = new Uint32Array(B * T).fill(pad);
+    const mask = new Float32Array(B * T);
+    for (let b = 0; b < B && first + b < order.length; b++) {
+      const { ids, promptLen } = encoded[order[first + b]];
+      const row = b * T;
+      for (let t = 0; t < ids.length - 1; t++) {
+        tokens[row + t] = ids[t];
+        targets[row + t] = ids[t + 1];
+        if (t >= promptLen) mask[row + t] = 1;
+      }
+    }
+    batches.push({ tokens, targets, mask });
+  }
+  return batches;
+}
+
+function indices(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** All examples once, in batches of B (the last one padded); shuffled by `seed` when asked. */
+export function makeBatches(examples: Example[], tok: BatchTokenizer, opts: BatchOptions): Batch[] {
+  checkOptions(opts);
+  const encoded = encodeAll(examples, tok, opts.T);
+  const order = indices(encoded.length);
+  if (opts.shuffle) shuffleInPlace(order, rng(opts.seed));
+  return pack(encoded, order, opts.B, opts.T, tok.pad);
+}
+
+/**
+ * `steps` batches, cycling through the examples epoch after epoch, each epoch in a fresh order drawn
+ * from one seeded stream; the first epoch is exactly makeBatches(examples, tok, opts).
+ */
+export function* batchIterator(examples: Example[], tok: BatchTokenizer, opts: BatchOptions & { steps: number }): Generator<Batch> {
+  checkOptions(opts);
+  if (!Number.isInteger(opts.steps) || opts.steps < 0) throw new Error(`batchIterator: steps must be an integer >= 0, got ${opts.steps}`);
+  if (examples.length === 0 && opts.steps > 0) throw new Error('batchIterator: no examples to train on');
+  const encoded = encodeAll(examples, tok, opts.T);
+  const r = rng(opts.seed);
+  let step = 0;
+  while (step < opts.steps) {
+    const order = indices(encoded.length);
+    if (opts.shuffle) shuffleInPlace(order, r);
+    for (const batch of pack(encoded, order, opts.B, opts.T, tok.pad)) {
+      if (step++ >= opts.steps) return;
+      yield batch;
+    }
+  }
+}
