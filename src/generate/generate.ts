@@ -23,6 +23,8 @@ export interface GenerateOptions {
   decode?: (ids: number[]) => string;
   /** Stop after the first occurrence of any of these; the text keeps the stop string and nothing after it. */
   stopStrings?: string[];
+  /** Where a text ends (the index just past it) or -1 while unfinished, for ends no stop string expresses. */
+  stopAt?: (text: string) => number;
   /** Streaming: the text so far of sequence i, each time it grows, and once more when it is done. */
   onText?: (i: number, text: string, done: boolean) => void;
   /** Read sampled ids back every this many steps (default 4). */
@@ -112,7 +114,7 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
     if (P + maxNew - 1 > S) {
       throw new Error(`generate: a prompt of ${longest} tokens (padded to ${P}) plus ${maxNew} new tokens overflows the KV cache of ${S} positions. Lower maxNewTokens.`);
     }
-    if ((opts.stopStrings?.length || opts.onText) && !opts.decode) throw new Error('generate: stop strings and streaming need a decode function.');
+    if ((opts.stopStrings?.length || opts.stopAt || opts.onText) && !opts.decode) throw new Error('generate: stop strings and streaming need a decode function.');
     const sampling = opts.sampling ?? GREEDY;
     const readEvery = Math.max(1, opts.readEvery ?? 4);
 
@@ -171,7 +173,7 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
         }
         if (opts.decode) {
           g.text = opts.decode(g.tokens);
-          const cut = firstStop(g.text, opts.stopStrings);
+          const cut = firstStop(g.text, opts.stopStrings, opts.stopAt);
           if (cut >= 0) {
             g.finish = 'stop';
             finished[i] = true;
@@ -208,8 +210,8 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
   return { B, S, generate };
 }
 
-function firstStop(text: string, stops: string[] | undefined): number {
-  let best = -1;
+function firstStop(text: string, stops: string[] | undefined, stopAt: ((text: string) => number) | undefined): number {
+  let best = stopAt ? stopAt(text) : -1;
   for (const s of stops ?? []) {
     const i = text.indexOf(s);
     if (i >= 0 && (best < 0 || i + s.length < best)) best = i + s.length;

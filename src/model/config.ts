@@ -43,7 +43,7 @@ export const DEFAULT_CONFIG: ModelConfig = {
 /** Named presets. `micro` is for tests (a few thousand parameters); `arithmetic` is the tiny addition model. */
 export const PRESETS = {
   /** About 5k parameters: fast enough for whole-model tests on a CPU Vulkan driver. */
-  micro: { vocab: 32, dModel: 16, nLayers: 2, nHeads: 2, nKvHeads: 1, dFF: 40, maxSeq: 64 },
+  micro: { vocab: 32, dModel: 16, nLayers: 2, nHeads: 2, nKvHeads: 1, dFF: 40, maxSeq: 128 },
   /** About 0.8M parameters: learns 1-5 digit addition with a scratchpad. */
   arithmetic: { vocab: 32, dModel: 128, nLayers: 4, nHeads: 4, nKvHeads: 2, dFF: 384, maxSeq: 256 },
   /** About 0.2M parameters: a quick demo that still learns short additions. */

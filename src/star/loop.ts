@@ -119,7 +119,7 @@ async function generateAll<P>(
       temperature,
       maxNewTokens,
       stop: task.stop,
-      finished: task.finished?.bind(task),
+      end: task.end?.bind(task),
       seed: deriveSeed(seed, maxNewTokens),
       signal: ctx.signal,
       onProgress: (d) => ctx.onProgress({ kind: 'progress', phase: name, iteration, done: offset + d, total: jobs.length }),

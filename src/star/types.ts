@@ -31,8 +31,9 @@ export interface TaskAdapter<P> {
   category(p: P): string;
   maxNewTokens(p: P): number;
   stop: string[];
-  /** Optional: true once a (partial) completion is complete, for ends no stop string can express. */
-  finished?(completion: string): boolean;
+  /** Optional: where a (partial) completion ends (the index just past its last character), or -1 while
+   * it is unfinished; for ends no stop string can express. Text after it is dropped. */
+  end?(completion: string): number;
   /** For rationales.jsonl records. */
   toJSON(p: P): unknown;
 }
@@ -43,8 +44,8 @@ export interface GenOptions {
   maxNewTokens: number;
   /** A sequence ends at EOS, at maxNewTokens, or once its text contains one of these. */
   stop: string[];
-  /** ...or once this returns true for its text (see TaskAdapter.finished). */
-  finished?(text: string): boolean;
+  /** ...or where this says its text ends (see TaskAdapter.end); the text is cut there. */
+  end?(text: string): number;
   seed: number;
   /** The engine should throw `signal.reason` between batches once aborted. */
   signal?: AbortSignal;

@@ -46,16 +46,23 @@ export interface Trainer {
   loadParams(tensors: ParamTensors): void;
   /** Resets step count and AdamW moments (a fresh fine-tune from whatever weights are loaded). */
   resetOptimizer(): void;
+  /** Frees everything this trainer allocated (not shared parameters passed in). */
+  destroy(): void;
 }
 
-export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: OptimConfig = DEFAULT_OPTIM): Trainer {
+/**
+ * `shared` passes parameters owned by someone else (a generator, another trainer of another shape):
+ * the trainer then trains them in place and does not free them.
+ */
+export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: OptimConfig = DEFAULT_OPTIM, shared?: ParamBuffers): Trainer {
   validateConfig(cfg);
   const { B, T } = shape;
   if (!Number.isInteger(B) || B <= 0) throw new Error(`Batch size must be a positive integer, got ${B}.`);
   if (!Number.isInteger(T) || T <= 0 || T > cfg.maxSeq) throw new Error(`Sequence length must be 1..${cfg.maxSeq}, got ${T}.`);
   const BT = B * T;
   const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize);
-  const params = createParamBuffers(gpu, layout, 'params');
+  if (shared && shared.layout.segmentSizes.join() !== layout.segmentSizes.join()) throw new Error('createTrainer: shared parameters have another layout');
+  const params = shared ?? createParamBuffers(gpu, layout, 'params');
   const grads = createParamBuffers(gpu, layout, 'grads');
   const m = createParamBuffers(gpu, layout, 'adam.m');
   const v = createParamBuffers(gpu, layout, 'adam.v');
@@ -149,6 +156,21 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
     },
     loadParams(tensors) {
       uploadParams(gpu, params, tensors);
+    },
+    destroy() {
+      const own = [...(shared ? [] : params.segments), ...grads.segments, ...m.segments, ...v.segments];
+      for (const s of own) s.buffer.destroy();
+      const seen = new Set<GPUBuffer>();
+      const free = (x: unknown): void => {
+        if (Array.isArray(x)) x.forEach(free);
+        else if (x && typeof x === 'object' && 'buffer' in x) {
+          const b = (x as View).buffer;
+          if (!seen.has(b)) b.destroy();
+          seen.add(b);
+        } else if (x && typeof x === 'object') Object.values(x).forEach(free);
+      };
+      free(acts);
+      if (nSeg > 1) [segNorms, ones].forEach((b) => b.buffer.destroy());
     },
     resetOptimizer() {
       trainer.step = 0;

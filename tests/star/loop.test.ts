@@ -380,7 +380,7 @@ describe('arithmetic task adapter', () => {
     expect(arithmeticStop(full.slice(0, -1))).toBe(false); // answer line not yet ended
     expect(arithmeticStop('<scratch>\n2 9 + 5 7 , C: 0\n')).toBe(false);
     expect(arithmeticStop('8 6\n')).toBe(true); // a direct-baseline answer
-    expect(task.finished).toBe(arithmeticStop);
+    expect(task.end).toBe(arithmeticEnd);
   });
 
   it('gives enough tokens for the longest scratchpad and the EOS', () => {

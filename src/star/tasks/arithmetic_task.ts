@@ -69,10 +69,10 @@ export function arithmeticTask(opts: ArithmeticTaskOptions): TaskAdapter<Problem
     maxNewTokens: (p) => maxNewTokens(p.digits),
     // The end is "the newline after the answer line", and the answer varies, so no fixed stop string can
     // say it (stopping at "\n" would end at the scratchpad's first line). Generation ends instead at the
-    // EOS the model is trained to emit after every target (see train/batches.ts), at `finished`, or at
+    // EOS the model is trained to emit after every target (see train/batches.ts), at `end`, or at
     // maxNewTokens; the checker ignores anything after the answer line either way.
     stop: [],
-    finished: arithmeticStop,
+    end: arithmeticEnd,
     toJSON: (p) => ({ a: p.a, b: p.b }),
   };
 }

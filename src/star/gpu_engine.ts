@@ -1,0 +1,152 @@
+// The StarEngine on our WebGPU kernels: one set of parameters shared by a trainer (re-shaped to each
+// fine-tune's longest example) and a batched generator. The same code runs in the browser's worker
+// and in Node; only the persistence and progress sinks around the loop differ.
+
+import { parseSafetensors, tensorToF32, writeSafetensors } from '../hub/safetensors';
+import type { Gpu } from '../gpu/device';
+import { createGenerator, type Generator } from '../generate/generate';
+import type { ModelConfig } from '../model/config';
+import { createParamBuffers, downloadParams, initParams, layoutParams, type ParamBuffers, type ParamTensors, uploadParams } from '../model/params';
+import { batchIterator, type Example } from '../train/batches';
+import { DEFAULT_OPTIM, type OptimConfig } from '../train/config';
+import { createTrainer, type Trainer } from '../train/trainer';
+import type { FinetuneOptions, GenOptions, StarEngine } from './types';
+
+/** What the engine needs of a tokenizer (the char tokenizer and the Hub tokenizer adapter both fit). */
+export interface EngineTokenizer {
+  vocabSize: number;
+  bos: number;
+  eos: number;
+  pad: number;
+  encode(text: string): number[];
+  decode(ids: number[]): string;
+}
+
+export interface GpuEngineOptions {
+  /** Training batch size (sequences per step). */
+  trainBatch: number;
+  /** Generation batch size (sequences decoded together). */
+  genBatch: number;
+  optim?: OptimConfig;
+  /** Read the loss back every this many steps (a readback stalls the GPU pipeline). */
+  lossEvery?: number;
+}
+
+export interface GpuEngine extends StarEngine {
+  cfg: ModelConfig;
+  params: ParamBuffers;
+  /** The current weights by Hugging Face name. */
+  readParams(): Promise<ParamTensors>;
+}
+
+const T_BUCKET = 16;
+
+export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer, opts: GpuEngineOptions): GpuEngine {
+  if (tok.vocabSize > cfg.vocab) throw new Error(`The tokenizer has ${tok.vocabSize} tokens but the model only ${cfg.vocab}.`);
+  const optim = opts.optim ?? DEFAULT_OPTIM;
+  const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize);
+  const params = createParamBuffers(gpu, layout, 'params');
+  let trainer: Trainer | null = null;
+  let generator: Generator | null = null;
+
+  const trainerFor = (T: number) => {
+    if (!trainer || trainer.shape.T !== T) {
+      trainer?.destroy();
+      trainer = createTrainer(gpu, cfg, { B: opts.trainBatch, T }, optim, params);
+    }
+    return trainer;
+  };
+  const checkAbort = (signal?: AbortSignal) => {
+    if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+  };
+
+  const engine: GpuEngine = {
+    cfg,
+    params,
+    async initRandom(seed) {
+      uploadParams(gpu, params, initParams(cfg, seed));
+    },
+
+    async generate(prompts: string[], g: GenOptions) {
+      generator ??= createGenerator(gpu, cfg, params, { B: opts.genBatch, S: cfg.maxSeq });
+      const gen = generator;
+      const encoded = prompts.map((p) => [tok.bos, ...tok.encode(p)]);
+      // Similar lengths decode together: less padding, fewer prefill shapes.
+      const order = encoded.map((_, i) => i).sort((a, b) => encoded[a].length - encoded[b].length);
+      const results: { text: string; tokens: number }[] = new Array(prompts.length);
+      for (let c = 0; c < order.length; c += gen.B) {
+        checkAbort(g.signal);
+        const idx = order.slice(c, c + gen.B);
+        const longest = Math.max(...idx.map((i) => encoded[i].length));
+        const out = await gen.generate(
+          idx.map((i) => encoded[i]),
+          {
+            maxNewTokens: Math.min(g.maxNewTokens, cfg.maxSeq - Math.ceil(longest / 8) * 8 + 1),
+            sampling: { temperature: g.temperature, topK: 0, topP: 1, seed: (g.seed + c) >>> 0 },
+            eosId: tok.eos,
+            padId: tok.pad,
+            decode: (ids) => tok.decode(ids),
+            stopStrings: g.stop,
+            stopAt: g.end,
+            onText: g.onSample ? (j, text, done) => g.onSample!(idx[j], text, done) : undefined,
+          },
+        );
+        out.forEach((o, j) => (results[idx[j]] = { text: o.text, tokens: o.tokens.length }));
+        g.onProgress?.(Math.min(c + gen.B, order.length), order.length);
+      }
+      return results;
+    },
+
+    async finetune(examples: Example[], f: FinetuneOptions) {
+      const longest = Math.max(...examples.map((e) => tok.encode(e.prompt).length + tok.encode(e.target).length + 2));
+      if (longest > cfg.maxSeq) throw new Error(`A training example has ${longest} tokens, more than the model's maxSeq (${cfg.maxSeq}).`);
+      const T = Math.min(cfg.maxSeq, Math.ceil(longest / T_BUCKET) * T_BUCKET);
+      const tr = trainerFor(T);
+      tr.resetOptimizer();
+      const lossEvery = opts.lossEvery ?? Math.max(1, Math.floor(f.steps / 50));
+      const losses: number[] = [];
+      let tokens = 0;
+      let step = 0;
+      for (const batch of batchIterator(examples, tok, { B: opts.trainBatch, T, seed: f.seed, shuffle: true, steps: f.steps })) {
+        checkAbort(f.signal);
+        tr.setBatch(batch);
+        tr.trainStep(f.steps);
+        step++;
+        for (const t of batch.tokens) if (t !== tok.pad) tokens++;
+        if (step % lossEvery === 0 || step === f.steps) {
+          const loss = await tr.readLoss();
+          losses.push(loss);
+          f.onStep?.(step, loss);
+        }
+      }
+      return { losses, tokens };
+    },
+
+    async saveWeights() {
+      const tensors = await downloadParams(gpu, params);
+      return writeSafetensors(
+        layout.entries.map((e) => ({ name: e.name, data: tensors.get(e.name)!, shape: e.shape })),
+        { format: 'pt' },
+      );
+    },
+
+    async loadWeights(bytes) {
+      const file = parseSafetensors(bytes, 'weights');
+      const tensors: ParamTensors = new Map();
+      for (const e of layout.entries) {
+        const info = file.header[e.name];
+        if (!info) throw new Error(`weights: missing tensor ${e.name}`);
+        if (info.shape.join('x') !== e.shape.join('x')) {
+          throw new Error(`weights: ${e.name} has shape ${info.shape.join('x')}, but the config needs ${e.shape.join('x')}.`);
+        }
+        tensors.set(e.name, tensorToF32(file, e.name));
+      }
+      uploadParams(gpu, params, tensors);
+    },
+
+    readParams() {
+      return downloadParams(gpu, params);
+    },
+  };
+  return engine;
+}

@@ -1,0 +1,75 @@
+// A whole run as data: the task, the model preset, the STaR loop's settings, the optimizer and the
+// batch sizes. Named presets go from a test-sized run to a paper-like one.
+
+import { presetConfig } from '../model/config';
+import { DEFAULT_OPTIM, type OptimConfig } from '../train/config';
+import { STAR_PRESETS, type StarConfig, validateStarConfig, withMode } from './config';
+import type { Mode } from './types';
+
+export interface RunConfig {
+  /** Which task: 'arithmetic' (n-digit addition with a scratchpad). */
+  task: 'arithmetic';
+  /** Model preset (src/model/config.ts PRESETS), trained from scratch on the seed set. */
+  model: string;
+  /** The STaR loop: mode, iterations, sizes, digit ranges, step schedule, seeds. */
+  star: StarConfig;
+  /** AdamW and LR schedule of every fine-tune. */
+  optim: OptimConfig;
+  /** Sequences per training step. */
+  trainBatch: number;
+  /** Sequences decoded together. */
+  genBatch: number;
+}
+
+export const RUN_PRESETS = {
+  /** Two iterations of a few thousand parameters: a test of the machinery, on any device. */
+  micro: {
+    task: 'arithmetic',
+    model: 'micro',
+    star: { ...STAR_PRESETS.micro, iterations: 2, maxDigits: 2, seedMaxDigits: 2 },
+    optim: { ...DEFAULT_OPTIM, lr: 3e-3, warmupSteps: 2 },
+    trainBatch: 8,
+    genBatch: 16,
+  },
+  /** First results within minutes on a laptop GPU: 1-4 digits, a 0.2M-parameter model. */
+  quick: {
+    task: 'arithmetic',
+    model: 'arithmetic-small',
+    star: STAR_PRESETS.quick,
+    optim: { ...DEFAULT_OPTIM, lr: 3e-3, warmupSteps: 10 },
+    trainBatch: 32,
+    genBatch: 128,
+  },
+  /** The paper's shape: 1-5 digits, 10,000 problems per iteration from 50,000, up to 20 iterations. */
+  'paper-like': {
+    task: 'arithmetic',
+    model: 'arithmetic',
+    star: STAR_PRESETS['paper-like'],
+    optim: { ...DEFAULT_OPTIM, lr: 2e-3, warmupSteps: 20 },
+    trainBatch: 64,
+    genBatch: 256,
+  },
+} satisfies Record<string, RunConfig>;
+
+export type RunPresetName = keyof typeof RUN_PRESETS;
+
+/** A preset with the usual command-line overrides applied, validated. */
+export function runConfig(preset: string, o: { mode?: Mode; iterations?: number; seed?: number } = {}): RunConfig {
+  if (!(preset in RUN_PRESETS)) throw new Error(`Unknown preset "${preset}". Known presets: ${Object.keys(RUN_PRESETS).join(', ')}.`);
+  const base = structuredClone(RUN_PRESETS[preset as RunPresetName]) as RunConfig;
+  let star = o.mode ? withMode(base.star, o.mode) : base.star;
+  if (o.iterations !== undefined) star = { ...star, iterations: o.iterations };
+  if (o.seed !== undefined) star = { ...star, seed: o.seed };
+  const cfg = { ...base, star };
+  validateRunConfig(cfg);
+  return cfg;
+}
+
+export function validateRunConfig(cfg: RunConfig): void {
+  if (cfg.task !== 'arithmetic') throw new Error(`Unknown task "${cfg.task}". Known tasks: arithmetic.`);
+  presetConfig(cfg.model);
+  validateStarConfig(cfg.star);
+  for (const k of ['trainBatch', 'genBatch'] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new Error(`${k} must be a positive integer, got ${cfg[k]}.`);
+  }
+}
