@@ -77,7 +77,8 @@ async function nodeAdapter(powerPreference: GPUPowerPreference): Promise<{ adapt
   };
   let adapter = await instance().requestAdapter({ powerPreference });
   if (adapter) return { adapter, backend: 'dawn' };
-  const fs = await import('node:fs');
+  const fsName = 'node:fs';
+  const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs');
   if (process.platform === 'linux' && !process.env.VK_ICD_FILENAMES && fs.existsSync(SWIFTSHADER_ICD)) {
     // No usable adapter: fall back to SwiftShader. The Vulkan loader reads this on the next instance.
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
