@@ -310,7 +310,7 @@ function canonical(x: unknown): string {
 
 /** A store continues one run: every field that shapes its results must match (iterations and patience may grow). */
 async function claimStore(store: RunStore, cfg: StarConfig): Promise<void> {
-  const stored = await store.getJSON<StarConfig>('config');
+  const stored = await store.getJSON<StarConfig>('star-config');
   if (stored !== undefined) {
     const keys = new Set([...Object.keys(stored), ...Object.keys(cfg)]);
     const differ = [...keys].filter(
@@ -322,7 +322,7 @@ async function claimStore(store: RunStore, cfg: StarConfig): Promise<void> {
       );
     }
   }
-  await store.putJSON('config', cfg);
+  await store.putJSON('star-config', cfg);
 }
 
 export async function runStar<P>(cfg: StarConfig, deps: StarDeps<P>): Promise<StarSummary> {

@@ -1,0 +1,153 @@
+// The headless runner end to end on the real engine (micro preset, SwiftShader): outputs, resume,
+// eval on a user's file, and bad input (exit code 2, nothing written).
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/star';
+import { parseSafetensors } from '../../src/hub/safetensors';
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'star-cli-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Runs the CLI in-process and captures what it prints. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
+  try {
+    const code = await main(args);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe('npm run star', () => {
+  it('runs two real STaR iterations of the micro preset and writes the documented layout', async () => {
+    const out = join(root, 'star');
+    const r = await cli('--task', 'arithmetic', '--preset', 'micro', '--mode', 'star', '--iterations', '2', '--seed', '3', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/iter 1 generate/);
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    expect(summary.config.star.seed).toBe(3);
+    expect(summary.device.backend).toMatch(/dawn/);
+    expect(summary.iterations).toHaveLength(3); // the base model, then iterations 1 and 2
+    for (const rec of summary.iterations.slice(1)) {
+      for (const k of ['generated', 'correct', 'rationalized', 'failed', 'trainExamples', 'trainSteps', 'evalAccuracy', 'evalAccuracyByDigits']) {
+        expect(rec, k).toHaveProperty(k);
+      }
+      expect(rec.generated).toBe(12);
+      expect(rec.correct + rec.rationalized + rec.failed).toBe(rec.generated);
+    }
+    for (const it of [1, 2]) {
+      const lines = (await readFile(join(out, `iteration-${it}`, 'rationales.jsonl'), 'utf8')).split('\n').filter(Boolean);
+      for (const l of lines) expect(Object.keys(JSON.parse(l))).toEqual(expect.arrayContaining(['prompt', 'rationale', 'answer', 'source']));
+    }
+    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(config.model_type).toBe('llama');
+    const weights = parseSafetensors(new Uint8Array(await readFile(join(out, 'model.safetensors'))));
+    expect(weights.header['model.embed_tokens.weight'].shape).toEqual([config.vocab_size, config.hidden_size]);
+    expect(r.stdout).toMatch(/star/);
+  });
+
+  it('resumes: the same command on a finished folder redoes nothing and keeps the summary', async () => {
+    const out = join(root, 'star');
+    const before = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    const gen = await stat(join(out, 'iteration-1', 'generate.json'));
+    const r = await cli('--task', 'arithmetic', '--preset', 'micro', '--mode', 'star', '--iterations', '2', '--seed', '3', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/iter 1 generate.*completed earlier/);
+    expect(r.stderr).not.toMatch(/iter 1 generate +\[#*\.+\]/);
+    expect((await stat(join(out, 'iteration-1', 'generate.json'))).mtimeMs).toBe(gen.mtimeMs);
+    const after = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    expect(after.iterations.map((i: { evalAccuracy: number }) => i.evalAccuracy)).toEqual(before.iterations.map((i: { evalAccuracy: number }) => i.evalAccuracy));
+  });
+
+  it('fine-tunes for real in direct mode, then scores the saved model on a user file', async () => {
+    const out = join(root, 'direct');
+    const r = await cli('--preset', 'micro', '--mode', 'direct', '--iterations', '1', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    const it1 = summary.iterations[1];
+    expect(it1.trainExamples).toBe(12);
+    expect(it1.trainSteps).toBeGreaterThan(0);
+    expect(Number.isFinite(it1.finalLoss)).toBe(true);
+    const file = join(root, 'problems.jsonl');
+    await writeFile(file, '{"a": 12, "b": 34}\n\n{"a": 5, "b": 7}\n{"a": 99, "b": 11}\n');
+    const e = await cli('eval', '--model', out, '--file', file);
+    expect(e.code, e.stderr).toBe(0);
+    const result = JSON.parse(e.stdout);
+    expect(result.n).toBe(3);
+    expect(result.accuracy).toBeGreaterThanOrEqual(0);
+    expect(Object.keys(result.byDigits).sort()).toEqual(['1', '2']);
+    expect(result.byDigits['2'].total).toBe(2);
+  });
+
+  describe('bad input: exit code 2 and nothing written', () => {
+    const cases: [string, string[], RegExp][] = [
+      ['an unknown flag', ['--preset', 'micro', '--frobnicate', '1', '--out', 'X'], /Unknown flag --frobnicate/],
+      ['an unknown preset', ['--preset', 'huge', '--out', 'X'], /Unknown preset "huge"/],
+      ['an unknown mode', ['--preset', 'micro', '--mode', 'magic', '--out', 'X'], /Unknown mode/],
+      ['an unknown task', ['--task', 'chess', '--out', 'X'], /Unknown task/],
+      ['a non-numeric iteration count', ['--iterations', 'many', '--out', 'X'], /non-negative integer/],
+      ['a missing --out', ['--preset', 'micro'], /Missing --out/],
+    ];
+    for (const [what, args, message] of cases) {
+      it(what, async () => {
+        const dir = join(root, `bad-${what.replace(/\W+/g, '-')}`);
+        const r = await cli(...args.map((a) => (a === 'X' ? dir : a)));
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(message);
+        expect(existsSync(dir)).toBe(false);
+      });
+    }
+
+    it('a malformed problems line, named by its line number', async () => {
+      const file = join(root, 'bad.jsonl');
+      await writeFile(file, '{"a": 1, "b": 2}\n{"a": 1, "b": \n');
+      const r = await cli('eval', '--model', join(root, 'direct'), '--file', file);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/line 2/);
+    });
+
+    it('operands with different digit counts', async () => {
+      const file = join(root, 'digits.jsonl');
+      await writeFile(file, '{"a": 123, "b": 45}\n');
+      const r = await cli('eval', '--model', join(root, 'direct'), '--file', file);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/line 1/);
+      expect(r.stderr).toMatch(/digit/);
+    });
+
+    it('a model folder whose config does not match its weights', async () => {
+      const src = join(root, 'direct');
+      const dir = join(root, 'mismatch');
+      await rm(dir, { recursive: true, force: true });
+      await cp(src, dir, { recursive: true });
+      const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, intermediate_size: config.intermediate_size + 8 }));
+      const file = join(root, 'ok.jsonl');
+      await writeFile(file, '{"a": 1, "b": 2}\n');
+      const before = (await readdir(dir)).sort();
+      const r = await cli('eval', '--model', dir, '--file', file);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/do not match config\.json/);
+      expect((await readdir(dir)).sort()).toEqual(before);
+    });
+
+    it('a run folder holding another configuration', async () => {
+      const r = await cli('--preset', 'micro', '--mode', 'star', '--seed', '99', '--out', join(root, 'star'));
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/another configuration/);
+    });
+  });
+});
