@@ -31,6 +31,18 @@ export const RUN_PRESETS = {
     trainBatch: 8,
     genBatch: 16,
   },
+  /** 1-3 digits on a 75k-parameter model: the learning curve this repo could afford without a GPU. */
+  tiny: {
+    task: 'arithmetic',
+    model: 'arithmetic-tiny',
+    star: {
+      ...STAR_PRESETS.quick, iterations: 6, patience: 3, trainSize: 256, poolSize: 2000, evalSize: 150,
+      seedSize: 1000, seedSteps: 400, minDigits: 1, maxDigits: 3, steps: { kind: 'multiply', start: 60, factor: 1.2 },
+    },
+    optim: { ...DEFAULT_OPTIM, lr: 3e-3, warmupSteps: 10 },
+    trainBatch: 16,
+    genBatch: 128,
+  },
   /** First results within minutes on a laptop GPU: 1-4 digits, a 0.2M-parameter model. */
   quick: {
     task: 'arithmetic',
