@@ -68,10 +68,12 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   const v = createParamBuffers(gpu, layout, 'adam.v');
   const acts = allocateActs(gpu, cfg, B, T);
   const nSeg = layout.segmentSizes.length;
-  // The global norm sums over segments: one partial per segment, then one weighted sum with unit weights.
-  const segNorms = nSeg > 1 ? createBuffer(gpu, nSeg * 4, 'grad.segNorms') : acts.normSq;
-  const ones = nSeg > 1 ? createBuffer(gpu, nSeg * 4, 'grad.ones') : acts.normSq;
-  if (nSeg > 1) upload(gpu, ones, new Float32Array(nSeg).fill(1));
+  // The global norm sums over segments: one partial per segment, each in its own 256-byte slot (storage
+  // bindings must be aligned), then one weighted sum whose weights pick slot starts.
+  const SLOT = 64;
+  const segNorms = nSeg > 1 ? createBuffer(gpu, nSeg * SLOT * 4, 'grad.segNorms') : acts.normSq;
+  const ones = nSeg > 1 ? createBuffer(gpu, nSeg * SLOT * 4, 'grad.slotWeights') : acts.normSq;
+  if (nSeg > 1) upload(gpu, ones, Float32Array.from({ length: nSeg * SLOT }, (_, i) => (i % SLOT === 0 ? 1 : 0)));
 
   const forwardPass = buildForward(gpu, cfg, params, acts, shape);
   const lossOnly = [
@@ -88,10 +90,10 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   });
   const norm: Dispatch[] = [];
   for (let s = 0; s < nSeg; s++) {
-    const out = nSeg > 1 ? { buffer: segNorms.buffer, offset: s * 4, size: 4 } : acts.normSq;
+    const out = nSeg > 1 ? { buffer: segNorms.buffer, offset: s * SLOT * 4, size: 4 } : acts.normSq;
     norm.push(...gradNormSq(gpu, { grads: grads.segments[s], partials: acts.normPartials, out, n: layout.segmentSizes[s] }));
   }
-  if (nSeg > 1) norm.push(...weightedSum(gpu, { losses: segNorms, weights: ones, out: acts.normSq, rows: nSeg }));
+  if (nSeg > 1) norm.push(...weightedSum(gpu, { losses: segNorms, weights: ones, out: acts.normSq, rows: nSeg * SLOT }));
   const update = layout.segmentSizes.map((n, s) =>
     adamw(gpu, {
       params: params.segments[s], grads: grads.segments[s], m: m.segments[s], v: v.segments[s],
