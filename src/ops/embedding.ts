@@ -11,7 +11,7 @@ import code from '../../shaders/embedding.wgsl?raw';
 import { upload, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
-import { checkDims, checkLen } from './shapes';
+import { checkDims, checkLen, checkNoAlias } from './shapes';
 
 const shader = { name: 'embedding', code };
 
@@ -94,14 +94,6 @@ export function uploadTokenIndex(gpu: Gpu, idx: TokenIndex, bufs: { unique: View
   upload(gpu, bufs.positions, positions);
 }
 
-/** Throws when the writable view `out` overlaps any of `others` (a WebGPU validation error otherwise). */
-function checkNoAlias(op: string, outName: string, out: View, others: Record<string, View>): void {
-  for (const [name, v] of Object.entries(others)) {
-    if (v.buffer === out.buffer && v.offset < out.offset + out.size && out.offset < v.offset + v.size) {
-      throw new Error(`${op}: ${outName} overlaps ${name}; the output must be a separate range`);
-    }
-  }
-}
 
 export function embedding(gpu: Gpu, { tokens, table, out, rows, C, V }: EmbeddingArgs): Dispatch[] {
   checkDims('embedding', { rows, C, V });

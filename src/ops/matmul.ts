@@ -10,7 +10,7 @@ import code from '../../shaders/matmul.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
-import { checkDims, checkLen } from './shapes';
+import { checkDims, checkLen, checkNoAlias } from './shapes';
 
 const shader = { name: 'matmul', code };
 
@@ -34,14 +34,6 @@ export interface MatmulArgs {
   bias?: View; // optional [N], added to every row (only allowed when accumulate is false)
 }
 
-/** Throws when the writable view `out` overlaps any of `inputs` (a WebGPU validation error otherwise). */
-function checkNoAlias(op: string, outName: string, out: View, inputs: Record<string, View>): void {
-  for (const [name, v] of Object.entries(inputs)) {
-    if (v.buffer === out.buffer && v.offset < out.offset + out.size && out.offset < v.offset + v.size) {
-      throw new Error(`${op}: ${outName} overlaps ${name}; the output must be a separate range`);
-    }
-  }
-}
 
 export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   const { a, b, c, M, N, K, bias } = args;

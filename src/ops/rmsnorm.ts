@@ -9,7 +9,7 @@ import code from '../../shaders/rmsnorm.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
-import { checkDims, checkLen } from './shapes';
+import { checkDims, checkLen, checkNoAlias } from './shapes';
 
 const shader = { name: 'rmsnorm', code };
 
@@ -39,14 +39,6 @@ export interface RmsnormBackwardArgs {
   accumulate?: boolean;
 }
 
-/** Throws when the writable view `out` overlaps any of `inputs` (a WebGPU validation error otherwise). */
-function checkNoAlias(op: string, outName: string, out: View, inputs: Record<string, View>): void {
-  for (const [name, v] of Object.entries(inputs)) {
-    if (v.buffer === out.buffer && v.offset < out.offset + out.size && out.offset < v.offset + v.size) {
-      throw new Error(`${op}: ${outName} overlaps ${name}; the output must be a separate range`);
-    }
-  }
-}
 
 /** Threads per row: about four columns each, a power of two between 32 and 256. */
 function rowThreads(C: number): number {

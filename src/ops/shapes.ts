@@ -17,3 +17,12 @@ export function checkDims(op: string, dims: Record<string, number>): void {
     if (!Number.isInteger(d) || d <= 0) throw new Error(`${op}: ${name} must be a positive integer, got ${d}`);
   }
 }
+
+/** Throws when the writable view `out` overlaps any of `inputs` (a WebGPU validation error otherwise). */
+export function checkNoAlias(op: string, outName: string, out: View, inputs: Record<string, View>): void {
+  for (const [name, v] of Object.entries(inputs)) {
+    if (v.buffer === out.buffer && v.offset < out.offset + out.size && out.offset < v.offset + v.size) {
+      throw new Error(`${op}: ${outName} overlaps ${name}; the output must be a separate range`);
+    }
+  }
+}

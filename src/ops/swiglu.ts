@@ -6,7 +6,7 @@ import code from '../../shaders/swiglu.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
-import { checkLen } from './shapes';
+import { checkLen, checkNoAlias } from './shapes';
 
 const shader = { name: 'swiglu', code };
 
@@ -26,14 +26,6 @@ export interface SwigluBackwardArgs {
   n: number;
 }
 
-/** Throws when the writable view `out` overlaps any of `others` (a WebGPU validation error otherwise). */
-function checkNoAlias(op: string, outName: string, out: View, others: Record<string, View>): void {
-  for (const [name, v] of Object.entries(others)) {
-    if (v.buffer === out.buffer && v.offset < out.offset + out.size && out.offset < v.offset + v.size) {
-      throw new Error(`${op}: ${outName} overlaps ${name}; the output must be a separate range`);
-    }
-  }
-}
 
 export function swiglu(gpu: Gpu, { gate, up, out, n }: SwigluArgs): Dispatch[] {
   checkLen('swiglu', { gate, up, out }, n);
