@@ -53,7 +53,7 @@ export function generatorBytes(cfg: ModelConfig, B: number, S: number, maxPrompt
   return kvCacheBytes(cfg, B, S) + inferenceActivationBytes(cfg, B, 1) + inferenceActivationBytes(cfg, B, maxPrompt) + B * S * 4 + 2 * B * 4;
 }
 
-/** The largest batch (a power of two, at most `cap`) whose generator fits in `budgetBytes`. */
+/** The largest batch, halving from `cap`, whose generator fits in `budgetBytes`. */
 export function chooseBatchSize(cfg: ModelConfig, S: number, budgetBytes: number, maxPrompt = S, cap = 256): number {
   let B = cap;
   while (B > 1 && generatorBytes(cfg, B, S, maxPrompt) > budgetBytes) B >>= 1;

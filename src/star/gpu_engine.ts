@@ -4,7 +4,7 @@
 
 import { parseSafetensors, tensorToF32, writeSafetensors } from '../hub/safetensors';
 import type { Gpu } from '../gpu/device';
-import { createGenerator, type Generator } from '../generate/generate';
+import { chooseBatchSize, createGenerator, type Generator } from '../generate/generate';
 import type { ModelConfig } from '../model/config';
 import { createParamBuffers, downloadParams, initParams, layoutParams, type ParamBuffers, type ParamTensors, uploadParams } from '../model/params';
 import { batchIterator, type Example } from '../train/batches';
@@ -25,8 +25,10 @@ export interface EngineTokenizer {
 export interface GpuEngineOptions {
   /** Training batch size (sequences per step). */
   trainBatch: number;
-  /** Generation batch size (sequences decoded together). */
+  /** Generation batch size (sequences decoded together); lowered to fit `memoryBudget`. */
   genBatch: number;
+  /** Bytes the generator (KV cache + decode buffers) may use; default 1 GiB. */
+  memoryBudget?: number;
   optim?: OptimConfig;
   /** Read the loss back every this many steps (a readback stalls the GPU pipeline). */
   lossEvery?: number;
@@ -68,7 +70,10 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
     },
 
     async generate(prompts: string[], g: GenOptions) {
-      generator ??= createGenerator(gpu, cfg, params, { B: opts.genBatch, S: cfg.maxSeq });
+      if (!generator) {
+        const fits = chooseBatchSize(cfg, cfg.maxSeq, opts.memoryBudget ?? 1 << 30, cfg.maxSeq, opts.genBatch);
+        generator = createGenerator(gpu, cfg, params, { B: Math.min(opts.genBatch, fits), S: cfg.maxSeq });
+      }
       const gen = generator;
       const encoded = prompts.map((p) => [tok.bos, ...tok.encode(p)]);
       // Similar lengths decode together: less padding, fewer prefill shapes.
