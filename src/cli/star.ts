@@ -3,6 +3,8 @@
 //   npm run star -- --task arithmetic --preset micro --mode star --iterations 2 --seed 1 --out runs/a
 //   npm run star -- eval --model runs/a --file problems.jsonl
 //   npm run star -- compare --out runs/base,runs/direct,runs/star
+//   npm run star -- --task csqa --model HuggingFaceTB/SmolLM2-135M-Instruct --preset micro --out runs/csqa
+//   npm run star -- logits --model DIR --text "The capital of France is"
 //
 // Bad input exits with code 2 and writes nothing; running the same command on an existing folder resumes.
 
@@ -10,6 +12,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requestGpu } from '../gpu/device';
+import { describeModel } from '../hub/load';
+import { uploadParams } from '../model/params';
 import { presetConfig } from '../model/config';
 import { createGpuEngine } from '../star/gpu_engine';
 import { runStar } from '../star/loop';
@@ -19,19 +23,25 @@ import { FolderStore, writeFileAtomic } from '../star/stores/files';
 import { isCorrect, parseProblemLine, problemPrompt, type Problem } from '../star/tasks/arithmetic';
 import { arithmeticEnd, arithmeticTask } from '../star/tasks/arithmetic_task';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
+import { csqaTask } from '../star/tasks/csqa';
+import { csqaRunConfig, prepareCsqaRun } from '../star/tasks/csqa_run';
 import { MODES, type Mode, type StarEvent, type StarSummary } from '../star/types';
 import { type FlagSpec, parseArgs, UsageError, usage } from './args';
+import { logitsCommand } from './logits';
 import { readModelDir, TOKENIZERS, writeModelDir } from './model_dir';
 import { type Bar, progressBar } from './progress';
 
 const FLAGS: Record<string, FlagSpec> = {
-  task: { type: 'string', help: 'arithmetic (default)' },
-  preset: { type: 'string', help: 'micro | quick | paper-like (default quick)' },
+  task: { type: 'string', help: 'arithmetic (default) | csqa' },
+  preset: { type: 'string', help: 'micro | quick | paper-like (default quick); csqa: micro | quick' },
   mode: { type: 'string', help: `${MODES.join(' | ')} (default star)` },
   iterations: { type: 'int', help: 'STaR iterations (default: the preset\'s)' },
   seed: { type: 'int', help: 'seed of the run (default: the preset\'s)' },
   out: { type: 'string', help: 'run folder (created; an existing one is resumed); compare: a comma-separated list' },
-  model: { type: 'string', help: 'eval: a model folder (config.json + model.safetensors)' },
+  model: { type: 'string', help: 'eval, logits: a model folder; --task csqa: a Hub repo id, preset or folder' },
+  data: { type: 'string', help: 'csqa: questions as official JSONL (default: the Hub dataset tau/commonsense_qa)' },
+  'eval-data': { type: 'string', help: 'csqa: held-out questions as JSONL (default: validation, or a held-out part of --data)' },
+  text: { type: 'string', help: 'logits: the text whose last-position logits to print' },
   file: { type: 'string', help: 'eval: problems, one {"a": 123, "b": 456} per line' },
   help: { type: 'bool', help: 'print this help' },
 };
@@ -42,9 +52,29 @@ function need(flags: Record<string, unknown>, name: string): string {
   return v;
 }
 
+/** One progress bar per (iteration, phase) on stderr. */
+function phaseBars(): { onProgress(e: StarEvent): void; end(): void } {
+  let bar: Bar | null = null;
+  let barKey = '';
+  return {
+    onProgress(e) {
+      if (e.kind !== 'progress') return;
+      const key = `${e.iteration}:${e.phase}`;
+      if (key !== barKey) {
+        bar?.end();
+        bar = progressBar(`iter ${e.iteration} ${e.phase}`);
+        barKey = key;
+      }
+      bar!.update(e.done, e.total, e.message);
+    },
+    end: () => bar?.end(),
+  };
+}
+
 async function runCommand(flags: Record<string, string | number | boolean>): Promise<void> {
   const task = (flags.task as string | undefined) ?? 'arithmetic';
-  if (task !== 'arithmetic') throw new UsageError(`Unknown task "${task}". Known tasks: arithmetic.`);
+  if (task === 'csqa') return csqaCommand(flags);
+  if (task !== 'arithmetic') throw new UsageError(`Unknown task "${task}". Known tasks: arithmetic, csqa.`);
   const mode = flags.mode as Mode | undefined;
   if (mode !== undefined && !MODES.includes(mode)) throw new UsageError(`Unknown mode "${mode}". Modes: ${MODES.join(', ')}.`);
   const out = need(flags, 'out');
@@ -68,25 +98,59 @@ async function runCommand(flags: Record<string, string | number | boolean>): Pro
   await writeFileAtomic(runFile, JSON.stringify(cfg, null, 2) + '\n');
   const engine = createGpuEngine(gpu, model, arithmeticTokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim });
   const store = new FolderStore(out);
-  let bar: Bar | null = null;
-  let barKey = '';
-  const onProgress = (e: StarEvent) => {
-    if (e.kind !== 'progress') return;
-    const key = `${e.iteration}:${e.phase}`;
-    if (key !== barKey) {
-      bar?.end();
-      bar = progressBar(`iter ${e.iteration} ${e.phase}`);
-      barKey = key;
-    }
-    bar!.update(e.done, e.total, e.message);
-  };
+  const bars = phaseBars();
   const t0 = performance.now();
-  const summary: StarSummary = await runStar(cfg.star, { task: arithmeticTask(cfg.star), engine, store, onProgress });
-  (bar as Bar | null)?.end();
+  const summary: StarSummary = await runStar(cfg.star, { task: arithmeticTask(cfg.star), engine, store, onProgress: bars.onProgress });
+  bars.end();
   const weights = (await store.getWeights('latest')) ?? (await store.getWeights('base'));
   if (weights) await writeModelDir(out, model, weights, 'arithmetic-char');
   const full = { config: cfg, device: gpu.adapter, wallSeconds: (performance.now() - t0) / 1000, ...summary };
   await writeFileAtomic(join(out, 'summary.json'), JSON.stringify(full, null, 2) + '\n');
+  process.stdout.write(comparisonTable([{ mode: cfg.star.mode, summary }]) + '\n');
+}
+
+/** CommonsenseQA on a pretrained Hub model: everything is loaded and checked (exit 2 on bad input) before the loop. */
+async function csqaCommand(flags: Record<string, string | number | boolean>): Promise<void> {
+  const out = need(flags, 'out');
+  const gpu = await requestGpu();
+  let cfg;
+  let inputs;
+  try {
+    cfg = csqaRunConfig((flags.preset as string | undefined) ?? 'quick', {
+      model: flags.model as string | undefined, data: flags.data as string | undefined, evalData: flags['eval-data'] as string | undefined,
+      mode: flags.mode as Mode | undefined, iterations: flags.iterations as number | undefined, seed: flags.seed as number | undefined,
+    });
+    const bars = new Map<string, Bar>();
+    inputs = await prepareCsqaRun(cfg, {
+      readText: (path) => readFile(path, 'utf8').catch(() => Promise.reject(new Error(`Cannot read ${path}.`))),
+      maxBindingBytes: gpu.limits.maxStorageBufferBindingSize,
+      onProgress: (e) => {
+        if (e.kind !== 'file' || e.cached || e.total < 1 << 20) return; // bars for real downloads only
+        if (!bars.has(e.file)) bars.set(e.file, progressBar(e.file.split('/').pop()!));
+        bars.get(e.file)!.update(e.loaded, e.total || e.loaded);
+        if (e.loaded === e.total) bars.get(e.file)!.end();
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const runFile = join(out, 'run.json');
+  if (existsSync(runFile)) {
+    const strip = (c: object) => JSON.stringify({ ...c, star: { ...(c as typeof cfg).star, iterations: 0, patience: 0 } });
+    if (strip(JSON.parse(await readFile(runFile, 'utf8'))) !== strip(cfg)) throw new UsageError(`${out} holds a run with another configuration; use a new --out folder.`);
+  }
+  const { model } = inputs;
+  process.stderr.write(`${model.source}: ${describeModel(model.cfg, model.memory)}\n`);
+  process.stderr.write(`${inputs.train.length} training / ${inputs.eval.length} held-out questions; ${cfg.star.mode}, ${cfg.star.iterations} iterations -> ${out}\n`);
+  await mkdir(out, { recursive: true });
+  await writeFileAtomic(runFile, JSON.stringify(cfg, null, 2) + '\n');
+  const engine = createGpuEngine(gpu, model.cfg, model.tokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim });
+  uploadParams(gpu, engine.params, model.tensors);
+  const task = csqaTask({ train: inputs.train, eval: inputs.eval, fewShot: cfg.fewShot, maxNewTokens: cfg.maxNewTokens });
+  const bars = phaseBars();
+  const summary = await runStar(cfg.star, { task, engine, store: new FolderStore(out), onProgress: bars.onProgress });
+  bars.end();
+  await writeFileAtomic(join(out, 'summary.json'), JSON.stringify({ config: cfg, device: gpu.adapter, ...summary }, null, 2) + '\n');
   process.stdout.write(comparisonTable([{ mode: cfg.star.mode, summary }]) + '\n');
 }
 
@@ -154,12 +218,13 @@ async function compareCommand(flags: Record<string, string | number | boolean>):
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const { command, flags } = parseArgs(argv, FLAGS, ['run', 'eval', 'compare']);
+    const { command, flags } = parseArgs(argv, FLAGS, ['run', 'eval', 'compare', 'logits']);
     if (flags.help) {
-      process.stdout.write(usage('npm run star -- [run|eval|compare] [flags]', FLAGS) + '\n');
+      process.stdout.write(usage('npm run star -- [run|eval|compare|logits] [flags]', FLAGS) + '\n');
       return 0;
     }
     if (command === 'eval') await evalCommand(flags);
+    else if (command === 'logits') await logitsCommand(flags);
     else if (command === 'compare') await compareCommand(flags);
     else await runCommand(flags);
     return 0;

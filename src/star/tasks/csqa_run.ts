@@ -1,0 +1,119 @@
+// A CommonsenseQA run as data (the model, where the questions come from, the loop's settings) and its
+// preparation: questions, the pretrained base model and its tokenizer, loaded and checked before any
+// GPU work starts. The CLI (`npm run star -- --task csqa --model <repo id or folder>`) turns every error
+// of prepareCsqaRun into exit code 2, then hands the result to runStar.
+//
+// The base model is pretrained, so the loop's seed phase stores the loaded weights as "base" and every
+// iteration fine-tunes from them (the task has no seedExamples).
+
+import { type HubModel, type HubProgress, loadHubModel } from '../../hub/load';
+import { DEFAULT_HUB_MODEL, HUB_PRESETS } from '../../hub/presets';
+import { DEFAULT_OPTIM, type OptimConfig } from '../../train/config';
+import { rng, shuffle } from '../../util/random';
+import { STAR_PRESETS, type StarConfig, validateStarConfig, withMode } from '../config';
+import type { Mode } from '../types';
+import type { CsqaProblem } from './csqa';
+import { type CsqaHubOptions, loadCsqaFromHub, parseCsqaJsonl } from './csqa_data';
+
+export interface CsqaRunConfig {
+  task: 'csqa';
+  /** A Hub repo id, a preset name (src/hub/presets.ts) or a model folder. */
+  model: string;
+  /** A JSONL file in the official format, or "hub" for tau/commonsense_qa (train; eval from validation). */
+  data: string;
+  /** Held-out questions: a JSONL file, or "" to hold out evalSize questions of `data` (disjoint from training). */
+  evalData: string;
+  /** Exemplars before each question (0..7). */
+  fewShot: number;
+  /** Rationale token budget. */
+  maxNewTokens: number;
+  /** Cap on the model's context (prompt + rationale), which sizes the KV cache. */
+  maxSeq: number;
+  star: StarConfig;
+  optim: OptimConfig;
+  trainBatch: number;
+  genBatch: number;
+}
+
+const BASE: Omit<CsqaRunConfig, 'model' | 'data' | 'evalData'> = {
+  task: 'csqa',
+  fewShot: 7,
+  maxNewTokens: 96,
+  maxSeq: 1024,
+  // Unused by this task (its base model is pretrained): seedSize/seedSteps and the digit ranges.
+  star: {
+    ...STAR_PRESETS.quick, iterations: 4, patience: 2, trainSize: 256, poolSize: 2000, evalSize: 200,
+    temperature: 0, steps: { kind: 'multiply', start: 40, factor: 1.2 },
+  },
+  optim: { ...DEFAULT_OPTIM, lr: 1e-5, warmupSteps: 10, weightDecay: 0 },
+  trainBatch: 4,
+  genBatch: 16,
+};
+
+export const CSQA_RUN_PRESETS = {
+  /** A handful of questions, one iteration: a check of the machinery on any device. */
+  micro: {
+    ...BASE, fewShot: 0, maxNewTokens: 16, maxSeq: 256, trainBatch: 2, genBatch: 4,
+    star: { ...BASE.star, iterations: 1, patience: 0, trainSize: 2, poolSize: 4, evalSize: 2, steps: { kind: 'add', start: 2, increment: 0 } },
+  },
+  /** A first learning curve on a GPU: 256 questions per iteration, 200 held out. */
+  quick: BASE,
+} satisfies Record<string, Omit<CsqaRunConfig, 'model' | 'data' | 'evalData'>>;
+
+export function csqaRunConfig(
+  preset: string,
+  o: { model?: string; data?: string; evalData?: string; mode?: Mode; iterations?: number; seed?: number } = {},
+): CsqaRunConfig {
+  if (!Object.hasOwn(CSQA_RUN_PRESETS, preset)) {
+    throw new Error(`Unknown preset "${preset}" for --task csqa. Known presets: ${Object.keys(CSQA_RUN_PRESETS).join(', ')}.`);
+  }
+  const base = structuredClone(CSQA_RUN_PRESETS[preset as keyof typeof CSQA_RUN_PRESETS]) as Omit<CsqaRunConfig, 'model' | 'data' | 'evalData'>;
+  let star = o.mode ? withMode(base.star, o.mode) : base.star;
+  if (o.iterations !== undefined) star = { ...star, iterations: o.iterations };
+  if (o.seed !== undefined) star = { ...star, seed: o.seed };
+  validateStarConfig(star);
+  if (!(base.fewShot >= 0 && base.fewShot <= 7)) throw new Error(`fewShot must be 0..7, got ${base.fewShot}.`);
+  return { ...base, star, model: o.model ?? HUB_PRESETS[DEFAULT_HUB_MODEL].repo, data: o.data ?? 'hub', evalData: o.evalData ?? '' };
+}
+
+/** A seeded split of `problems` into `evalSize` held-out questions and the rest. */
+export function holdOut(problems: CsqaProblem[], evalSize: number, seed: number): { train: CsqaProblem[]; eval: CsqaProblem[] } {
+  if (problems.length <= evalSize) {
+    throw new Error(`${problems.length} questions cannot be split into ${evalSize} held out plus a training pool; pass an eval file.`);
+  }
+  const order = shuffle(problems.slice(), rng(seed));
+  return { eval: order.slice(0, evalSize), train: order.slice(evalSize) };
+}
+
+export interface CsqaRunInputs {
+  train: CsqaProblem[];
+  eval: CsqaProblem[];
+  model: HubModel;
+}
+
+export interface PrepareOptions extends Omit<CsqaHubOptions, 'onProgress'> {
+  /** Reads a data file (Node: fs). */
+  readText(path: string): Promise<string>;
+  /** The device's binding limit (models with a larger tensor are refused before their weights load). */
+  maxBindingBytes?: number;
+  onProgress?(e: HubProgress): void;
+}
+
+/** Loads and checks everything a run needs; every error here is bad input (a file, a repo, a model). */
+export async function prepareCsqaRun(cfg: CsqaRunConfig, opts: PrepareOptions): Promise<CsqaRunInputs> {
+  const fromFile = async (path: string) => parseCsqaJsonl(await opts.readText(path), path);
+  const hub = { ...opts, onProgress: (p: Parameters<NonNullable<CsqaHubOptions['onProgress']>>[0]) => opts.onProgress?.({ kind: 'file', ...p }) };
+  let train: CsqaProblem[];
+  let evalSet: CsqaProblem[];
+  if (cfg.data === 'hub') {
+    train = await loadCsqaFromHub('train', hub);
+    evalSet = cfg.evalData ? await fromFile(cfg.evalData) : await loadCsqaFromHub('validation', hub);
+  } else {
+    const all = await fromFile(cfg.data);
+    ({ train, eval: evalSet } = cfg.evalData ? { train: all, eval: await fromFile(cfg.evalData) } : holdOut(all, cfg.star.evalSize, cfg.star.evalSeed));
+  }
+  const model = await loadHubModel(cfg.model, {
+    fetch: opts.fetch, cache: opts.cache ?? undefined, maxBindingBytes: opts.maxBindingBytes, maxSeq: cfg.maxSeq, onProgress: opts.onProgress,
+  });
+  return { train, eval: evalSet, model };
+}
