@@ -1,9 +1,11 @@
 // Matrix multiply for every linear layer, forward and backward:
-//   C[M,N] (+)= op(A)[M,K] · op(B)[K,N] (+ bias[N] on every row),
+//   C[M,N] (+)= alpha · op(A)[M,K] · op(B)[K,N] (+ bias[N] on every row),
 // op(A) = A (A stored [M,K]) or A^T (TRANS_A: A stored [K,M]),
 // op(B) = B (B stored [K,N]) or B^T (TRANS_B: B stored [N,K], the PyTorch Linear weight layout).
 // The linear layer uses it as y[BT,F] = x[BT,C]·W^T + b (TRANS_B), dx[BT,C] (+)= dy[BT,F]·W[F,C]
 // (no transposes) and dW[F,C] (+)= dy^T·x (TRANS_A); the bias gradient is sum_rows below.
+// alpha (a uniform, 1 for plain products) scales the product, not C or the bias: LoRA adds
+// scale·(x·A^T)·B^T onto a linear's output with one accumulating call.
 //
 // Tiling (entry points main, main_bias): each workgroup of 16x16 threads owns one 64x64 tile of C.
 // The K axis is walked in steps of 16: the workgroup stages a 64x16 slab of op(A) and a 16x64 slab of
@@ -49,6 +51,7 @@ struct Params {
   K: u32,
   tilesN: u32, // ceil(N / BN)
   tiles: u32, // ceil(M / BM) * tilesN
+  alpha: f32, // scales op(A)·op(B)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -123,7 +126,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       let n = o.y + lid3.x + WG * j;
       if (n >= p.N) { break; }
       let idx = m * p.N + n;
-      if (ACCUMULATE) { c[idx] += acc[i * TN + j]; } else { c[idx] = acc[i * TN + j]; }
+      let v = p.alpha * acc[i * TN + j];
+      if (ACCUMULATE) { c[idx] += v; } else { c[idx] = v; }
     }
   }
 }
@@ -141,7 +145,7 @@ fn main_bias(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     for (var j = 0u; j < TN; j++) {
       let n = o.y + lid3.x + WG * j;
       if (n >= p.N) { break; }
-      c[m * p.N + n] = acc[i * TN + j] + bias[n];
+      c[m * p.N + n] = p.alpha * acc[i * TN + j] + bias[n];
     }
   }
 }

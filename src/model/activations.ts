@@ -1,13 +1,15 @@
 // The activation buffers of one (config, batch shape), and the memory report built from the same sizes.
 //
 // Sizes are computed first (in floats) and allocated second, so the memory report the app shows
-// before a run is exactly what the trainer will allocate.
+// before a run is exactly what the trainer will allocate. With LoRA, each targeted linear also keeps
+// u = x·A^T [BT, r] (src/model/lora.ts), and the backward has one du scratch of the same size.
 
 import { createBuffer, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { gradNormPartials } from '../ops/adamw';
 import { headDim, type ModelConfig } from './config';
-import { layoutParams } from './params';
+import { layoutLora, type LoraConfig, type LoraTarget } from './lora';
+import { layoutParams, type ParamLayout } from './params';
 
 /** What one transformer block keeps from its forward pass for the backward pass. */
 export interface LayerActs<T> {
@@ -25,6 +27,7 @@ export interface LayerActs<T> {
   gate: T; // [BT, F]
   up: T; // [BT, F]
   h: T; // [BT, F] silu(gate) * up
+  lora: Partial<Record<LoraTarget, T>>; // [BT, r] u = x·A^T per targeted linear (empty without LoRA)
 }
 
 export interface Acts<T> {
@@ -59,10 +62,11 @@ export interface Acts<T> {
   delta: T; // [B, H, T]
   normPartials: T; // gradient-norm reduction scratch
   normSq: T; // [1]
+  loraDu?: T; // [BT, r] LoRA backward scratch (only with LoRA)
 }
 
-/** Float counts of every activation buffer for a batch of B sequences of T tokens. */
-export function activationSizes(cfg: ModelConfig, B: number, T: number): Acts<number> {
+/** Float counts of every activation buffer for a batch of B sequences of T tokens (with LoRA adapters of `lora`). */
+export function activationSizes(cfg: ModelConfig, B: number, T: number, lora?: LoraConfig): Acts<number> {
   const BT = B * T;
   const C = cfg.dModel;
   const D = headDim(cfg);
@@ -72,15 +76,22 @@ export function activationSizes(cfg: ModelConfig, B: number, T: number): Acts<nu
   const layer = (): LayerActs<number> => ({
     xIn: BT * C, rstd1: BT, xn1: BT * C, q: BT * HD, k: BT * KD, v: BT * KD, att: BT * HD,
     lse: B * cfg.nHeads * T, xMid: BT * C, rstd2: BT, xn2: BT * C, gate: BT * F, up: BT * F, h: BT * F,
+    lora: Object.fromEntries((lora?.targets ?? []).map((t) => [t, BT * lora!.rank])),
   });
-  const maxSeg = Math.max(...layoutParams(cfg).segmentSizes);
+  // The gradient norm runs over what is trained: the adapters with LoRA, else every parameter.
+  const maxSeg = Math.max(...trainableLayout(cfg, lora).segmentSizes);
   return {
     tokens: BT, targets: BT, weights: BT, positions: BT, start: B, tokUnique: BT, tokOffsets: BT + 1, tokPositions: BT,
     layers: Array.from({ length: cfg.nLayers }, layer),
     xOut: BT * C, rstdF: BT, xnF: BT * C, logits: BT * cfg.vocab, losses: BT, loss: 1, proj: BT * C,
     dres: BT * C, dxn: BT * C, dq: BT * HD, dk: BT * KD, dv: BT * KD, datt: BT * HD, dgate: BT * F, dup: BT * F, dh: BT * F,
     delta: B * cfg.nHeads * T, normPartials: gradNormPartials(maxSeg), normSq: 1,
+    ...(lora ? { loraDu: BT * lora.rank } : {}),
   };
+}
+
+function trainableLayout(cfg: ModelConfig, lora?: LoraConfig): ParamLayout {
+  return lora ? layoutLora(cfg, lora) : layoutParams(cfg);
 }
 
 function mapActs<A, B>(acts: Acts<A>, f: (a: A, name: string) => B): Acts<B> {
@@ -92,13 +103,15 @@ function mapActs<A, B>(acts: Acts<A>, f: (a: A, name: string) => B): Acts<B> {
 }
 
 function mapLayer<A, B>(l: LayerActs<A>, f: (a: A, name: string) => B): LayerActs<B> {
-  const out: Record<string, B> = {};
-  for (const [k, v] of Object.entries(l)) out[k] = f(v as A, k);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(l)) {
+    out[k] = k === 'lora' ? Object.fromEntries(Object.entries(v as Record<string, A>).map(([t, a]) => [t, f(a, `lora.${t}`)])) : f(v as A, k);
+  }
   return out as unknown as LayerActs<B>;
 }
 
-export function allocateActs(gpu: Gpu, cfg: ModelConfig, B: number, T: number): Acts<View> {
-  return mapActs(activationSizes(cfg, B, T), (n, name) => createBuffer(gpu, n * 4, name));
+export function allocateActs(gpu: Gpu, cfg: ModelConfig, B: number, T: number, lora?: LoraConfig): Acts<View> {
+  return mapActs(activationSizes(cfg, B, T, lora), (n, name) => createBuffer(gpu, n * 4, name));
 }
 
 function totalFloats(acts: Acts<number>): number {
@@ -109,19 +122,31 @@ function totalFloats(acts: Acts<number>): number {
 
 /** GPU memory in bytes, by category, for training a config at a batch shape. */
 export interface MemoryReport {
+  /** Every parameter held: frozenParams + trainableParams. */
   params: number;
+  /** The frozen base model under LoRA; 0 with full fine-tuning. */
+  frozenParams: number;
+  /** What is trained: the adapters under LoRA, else every parameter. */
+  trainableParams: number;
+  /** Gradients of the trainable parameters. */
   grads: number;
+  /** AdamW's two moments of the trainable parameters. */
   optimizer: number;
   activations: number;
   kvCache: number;
   total: number;
 }
 
-export function memoryReport(cfg: ModelConfig, shape: { B: number; T: number; kvCache?: number }): MemoryReport {
-  const paramBytes = layoutParams(cfg).segmentSizes.reduce((a, b) => a + b, 0) * 4;
-  const activations = totalFloats(activationSizes(cfg, shape.B, shape.T)) * 4;
+const layoutBytes = (layout: ParamLayout) => layout.segmentSizes.reduce((a, b) => a + b, 0) * 4;
+
+/** `lora`: fine-tune adapters of this config on a frozen base instead of every parameter. */
+export function memoryReport(cfg: ModelConfig, shape: { B: number; T: number; kvCache?: number; lora?: LoraConfig }): MemoryReport {
+  const { lora } = shape;
+  const frozenParams = lora ? layoutBytes(layoutParams(cfg)) : 0;
+  const trainableParams = layoutBytes(trainableLayout(cfg, lora));
+  const activations = totalFloats(activationSizes(cfg, shape.B, shape.T, lora)) * 4;
   const kvCache = shape.kvCache ?? 0;
-  const r = { params: paramBytes, grads: paramBytes, optimizer: 2 * paramBytes, activations, kvCache };
+  const r = { params: frozenParams + trainableParams, frozenParams, trainableParams, grads: trainableParams, optimizer: 2 * trainableParams, activations, kvCache };
   return { ...r, total: r.params + r.grads + r.optimizer + r.activations + r.kvCache };
 }
 

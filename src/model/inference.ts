@@ -4,6 +4,10 @@
 // Prefill runs it once with Tq = the (left-padded) prompt length; decoding runs it with Tq = 1, once per
 // token. Only the write position (pos0), the RoPE positions and the attention offset change between
 // steps; they are rewritten in place, so a decode step allocates nothing.
+//
+// Weights with LoRA adapters (src/model/lora.ts) add scale·(x·A^T)·B^T to each targeted linear, as in
+// training: two rank-r matmuls per target, cheap next to the base layer, with no merged copy of the
+// weights and nothing to undo after generation. The generator passes its weights through unchanged.
 
 import { createBuffer, upload, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -17,7 +21,8 @@ import { rmsnorm } from '../ops/rmsnorm';
 import { rope } from '../ops/rope';
 import { swiglu } from '../ops/swiglu';
 import { headDim, type ModelConfig } from './config';
-import { layerName, type ParamBuffers } from './params';
+import { adapterOf, hasBias, LORA_MODULES, loraForward, type LoraTarget, type ModelWeights, targetDims } from './lora';
+import { layerName } from './params';
 
 /** Keys and values of every layer for B sequences of up to S positions. */
 export interface KvCache {
@@ -62,7 +67,7 @@ export interface InferencePlan {
 }
 
 /** Builds the dispatches for Tq new tokens per sequence. `start` may be shared between plans. */
-export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ParamBuffers, cache: KvCache, Tq: number, start?: View): InferencePlan {
+export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, cache: KvCache, Tq: number, start?: View): InferencePlan {
   const B = cache.B;
   const S = cache.S;
   const BT = B * Tq;
@@ -90,11 +95,20 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ParamBuffers,
   const lastN = buf(B * C, 'lastNorm');
   const lastR = buf(B, 'lastRstd');
   const logits = buf(B * V, 'logits');
+  const u = p.lora ? buf(BT * p.lora.config.rank, 'loraU') : undefined; // x·A^T, used at once (not in inferenceActivationBytes: tiny)
 
   const w = (l: number, rest: string) => p.view(layerName(l, rest));
-  const lin = (x: View, name: string, y: View, N: number, K: number, bias?: View) =>
-    matmul(gpu, { a: x, b: p.view(name), c: y, M: BT, N, K, transB: true, bias });
-  const bias = (l: number, n: string) => (cfg.qkvBias ? w(l, `self_attn.${n}.bias`) : undefined);
+  // A block's linear layer t: y = x·W^T (+ b), plus its adapter's scale·(x·A^T)·B^T.
+  const lin = (l: number, t: LoraTarget, x: View, y: View): Dispatch[] => {
+    const [N, K] = targetDims(cfg, t);
+    const m = LORA_MODULES[t];
+    const bias = hasBias(cfg, t) ? w(l, `${m}.bias`) : undefined;
+    const ad = adapterOf(p, l, t);
+    return [
+      ...matmul(gpu, { a: x, b: w(l, `${m}.weight`), c: y, M: BT, N, K, transB: true, bias }),
+      ...(ad ? loraForward(gpu, { x, y, u: u!, ...ad, M: BT, N, K }) : []),
+    ];
+  };
 
   const body: Dispatch[] = [...embedding(gpu, { tokens, table: p.view('model.embed_tokens.weight'), out: xA, rows: BT, C, V })];
   const attnCalls: { ds: Dispatch[]; args: AttentionArgs }[] = [];
@@ -110,21 +124,21 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ParamBuffers,
     attnCalls.push({ ds: aD, args: aArgs });
     body.push(
       ...rmsnorm(gpu, { x: xA, w: w(l, 'input_layernorm.weight'), y: xn, rstd, rows: BT, C, eps: cfg.normEps }),
-      ...lin(xn, layerName(l, 'self_attn.q_proj.weight'), q, H * D, C, bias(l, 'q_proj')),
-      ...lin(xn, layerName(l, 'self_attn.k_proj.weight'), k, Hkv * D, C, bias(l, 'k_proj')),
-      ...lin(xn, layerName(l, 'self_attn.v_proj.weight'), v, Hkv * D, C, bias(l, 'v_proj')),
+      ...lin(l, 'q', xn, q),
+      ...lin(l, 'k', xn, k),
+      ...lin(l, 'v', xn, v),
       ...rope(gpu, { x: q, positions, rows: BT, heads: H, D, theta: cfg.ropeTheta }),
       ...rope(gpu, { x: k, positions, rows: BT, heads: Hkv, D, theta: cfg.ropeTheta }),
       ...kW,
       ...vW,
       ...aD,
-      ...lin(att, layerName(l, 'self_attn.o_proj.weight'), proj, C, H * D),
+      ...lin(l, 'o', att, proj),
       ...add(gpu, { a: xA, b: proj, out: xB, n: BT * C }),
       ...rmsnorm(gpu, { x: xB, w: w(l, 'post_attention_layernorm.weight'), y: xn, rstd, rows: BT, C, eps: cfg.normEps }),
-      ...lin(xn, layerName(l, 'mlp.gate_proj.weight'), gate, F, C),
-      ...lin(xn, layerName(l, 'mlp.up_proj.weight'), up, F, C),
+      ...lin(l, 'gate', xn, gate),
+      ...lin(l, 'up', xn, up),
       ...swiglu(gpu, { gate, up, out: h, n: BT * F }),
-      ...lin(h, layerName(l, 'mlp.down_proj.weight'), proj, C, F),
+      ...lin(l, 'down', h, proj),
       ...add(gpu, { a: xB, b: proj, out: xA, n: BT * C }),
     );
   }

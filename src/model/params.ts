@@ -86,9 +86,13 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
 
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Packs the specs into segments of at most `maxSegmentBytes` (the device's binding limit). */
+/** The model's parameters packed into segments of at most `maxSegmentBytes` (the device's binding limit). */
 export function layoutParams(cfg: ModelConfig, maxSegmentBytes = 1 << 30): ParamLayout {
-  const specs = paramSpecs(cfg);
+  return layoutSpecs(paramSpecs(cfg), maxSegmentBytes);
+}
+
+/** Packs any tensor specs (the model's, or LoRA adapters') into segments of at most `maxSegmentBytes`. */
+export function layoutSpecs(specs: ParamSpec[], maxSegmentBytes = 1 << 30): ParamLayout {
   const ordered = [...specs.filter((s) => s.decay), ...specs.filter((s) => !s.decay)];
   const maxFloats = Math.floor(maxSegmentBytes / 4 / FLOATS_ALIGN) * FLOATS_ALIGN;
   const entries: ParamEntry[] = [];
@@ -148,9 +152,14 @@ export type ParamTensors = Map<string, Float32Array>;
 
 /** Seeded initialisation: normal(0, std) for matrices, ones for norm weights, zeros for biases. */
 export function initParams(cfg: ModelConfig, seed: number): ParamTensors {
+  return initSpecs(paramSpecs(cfg), seed);
+}
+
+/** Seeded initialisation of any tensor specs, each by its `init` and `std`, in spec order. */
+export function initSpecs(specs: ParamSpec[], seed: number): ParamTensors {
   const r = rng(seed);
   const out: ParamTensors = new Map();
-  for (const s of paramSpecs(cfg)) {
+  for (const s of specs) {
     const n = numel(s.shape);
     out.set(s.name, s.init === 'normal' ? randn(n, r, s.std) : new Float32Array(n).fill(s.init === 'ones' ? 1 : 0));
   }

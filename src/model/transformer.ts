@@ -4,8 +4,10 @@
 //   xn1 = rmsnorm(x) ; q,k,v = xn1·Wq,k,v^T (+b) ; rope(q,k) ; att = attention(q,k,v)
 //   xMid = x + att·Wo^T ; xn2 = rmsnorm(xMid) ; h = silu(xn2·Wg^T) * (xn2·Wu^T) ; xOut = xMid + h·Wd^T
 // then xnF = rmsnorm(xOut) and logits = xnF·Wlm^T (Wlm is the embedding when tied).
-// Gradients of weights are written (never accumulated) except the embedding's, which adds onto the
-// LM head's when tied; the trainer clears the gradient buffers before backward.
+// Full fine-tuning: gradients of weights are written (never accumulated) except the embedding's, which
+// adds onto the LM head's when tied; the trainer clears the gradient buffers before backward.
+// LoRA (weights with adapters, src/model/lora.ts): every targeted linear adds scale·(x·A^T)·B^T to its
+// output; the base is frozen, so backward only carries dx through it and writes the adapters' gradients.
 
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -19,6 +21,7 @@ import { rope } from '../ops/rope';
 import { swiglu, swigluBackward } from '../ops/swiglu';
 import type { Acts } from './activations';
 import { headDim, type ModelConfig } from './config';
+import { adapterOf, hasBias, LORA_MODULES, loraBackward, loraForward, loraName, type LoraTarget, type ModelWeights, targetDims } from './lora';
 import { layerName, type ParamBuffers } from './params';
 
 export interface Shape {
@@ -35,26 +38,44 @@ function linear(gpu: Gpu, x: View, w: View, y: View, M: number, N: number, K: nu
   return matmul(gpu, { a: x, b: w, c: y, M, N, K, transB: true, bias });
 }
 
-/** Backward of linear: dx[M,K] (+)= dy·W and dW[N,K] = dy^T·x (and db = column sums of dy). */
+/** Backward of linear: dx[M,K] (+)= dy·W, and when the weight trains dW[N,K] = dy^T·x (and db = column sums of dy). */
 function linearBackward(
   gpu: Gpu,
-  a: { x: View; w: View; dy: View; dx: View; dw: View; db?: View; M: number; N: number; K: number; accumulateDx: boolean },
+  a: { x: View; w: View; dy: View; dx: View; dw?: View; db?: View; M: number; N: number; K: number; accumulateDx: boolean },
 ): Dispatch[] {
   return [
     ...matmul(gpu, { a: a.dy, b: a.w, c: a.dx, M: a.M, N: a.K, K: a.N, accumulate: a.accumulateDx }),
-    ...matmul(gpu, { a: a.dy, b: a.x, c: a.dw, M: a.N, N: a.K, K: a.M, transA: true }),
+    ...(a.dw ? matmul(gpu, { a: a.dy, b: a.x, c: a.dw, M: a.N, N: a.K, K: a.M, transA: true }) : []),
     ...(a.db ? sumRows(gpu, { x: a.dy, out: a.db, M: a.M, N: a.N }) : []),
   ];
 }
 
+/** Adapters need their u and du buffers: activations allocated with the same LoRA config. */
+function checkLoraActs(p: ModelWeights, acts: Acts<View>): void {
+  const missing = p.lora?.config.targets.find((t) => !acts.layers[0].lora[t]);
+  if (p.lora && (missing || !acts.loraDu)) {
+    throw new Error(`The weights carry LoRA adapters (${p.lora.config.targets.join(', ')}) but the activations were allocated without them; pass the LoRA config to allocateActs.`);
+  }
+}
+
 /** Forward pass up to the logits. Reads tokens, positions and start from `acts`. */
-export function buildForward(gpu: Gpu, cfg: ModelConfig, p: ParamBuffers, acts: Acts<View>, { B, T }: Shape): Dispatch[] {
+export function buildForward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, acts: Acts<View>, { B, T }: Shape): Dispatch[] {
+  checkLoraActs(p, acts);
   const BT = B * T;
   const C = cfg.dModel;
   const D = headDim(cfg);
   const [H, Hkv, F] = [cfg.nHeads, cfg.nKvHeads, cfg.dFF];
   const w = (l: number, rest: string) => p.view(layerName(l, rest));
-  const bias = (l: number, name: string) => (cfg.qkvBias ? w(l, `self_attn.${name}.bias`) : undefined);
+  // A block's linear layer t: y = x·W^T (+ b), plus its adapter's scale·(x·A^T)·B^T.
+  const proj = (l: number, t: LoraTarget, x: View, y: View): Dispatch[] => {
+    const [N, K] = targetDims(cfg, t);
+    const m = LORA_MODULES[t];
+    const ad = adapterOf(p, l, t);
+    return [
+      ...linear(gpu, x, w(l, `${m}.weight`), y, BT, N, K, hasBias(cfg, t) ? w(l, `${m}.bias`) : undefined),
+      ...(ad ? loraForward(gpu, { x, y, u: acts.layers[l].lora[t]!, ...ad, M: BT, N, K }) : []),
+    ];
+  };
   const out: Dispatch[] = [];
   out.push(...embedding(gpu, { tokens: acts.tokens, table: p.view('model.embed_tokens.weight'), out: acts.layers[0].xIn, rows: BT, C, V: cfg.vocab }));
   for (let l = 0; l < cfg.nLayers; l++) {
@@ -62,19 +83,19 @@ export function buildForward(gpu: Gpu, cfg: ModelConfig, p: ParamBuffers, acts: 
     const xNext = l + 1 < cfg.nLayers ? acts.layers[l + 1].xIn : acts.xOut;
     out.push(
       ...rmsnorm(gpu, { x: a.xIn, w: w(l, 'input_layernorm.weight'), y: a.xn1, rstd: a.rstd1, rows: BT, C, eps: cfg.normEps }),
-      ...linear(gpu, a.xn1, w(l, 'self_attn.q_proj.weight'), a.q, BT, H * D, C, bias(l, 'q_proj')),
-      ...linear(gpu, a.xn1, w(l, 'self_attn.k_proj.weight'), a.k, BT, Hkv * D, C, bias(l, 'k_proj')),
-      ...linear(gpu, a.xn1, w(l, 'self_attn.v_proj.weight'), a.v, BT, Hkv * D, C, bias(l, 'v_proj')),
+      ...proj(l, 'q', a.xn1, a.q),
+      ...proj(l, 'k', a.xn1, a.k),
+      ...proj(l, 'v', a.xn1, a.v),
       ...rope(gpu, { x: a.q, positions: acts.positions, rows: BT, heads: H, D, theta: cfg.ropeTheta }),
       ...rope(gpu, { x: a.k, positions: acts.positions, rows: BT, heads: Hkv, D, theta: cfg.ropeTheta }),
       ...attention(gpu, { q: a.q, k: a.k, v: a.v, out: a.att, lse: a.lse, start: acts.start, B, Tq: T, Tk: T, H, Hkv, D }),
-      ...linear(gpu, a.att, w(l, 'self_attn.o_proj.weight'), acts.proj, BT, C, H * D),
+      ...proj(l, 'o', a.att, acts.proj),
       ...add(gpu, { a: a.xIn, b: acts.proj, out: a.xMid, n: BT * C }),
       ...rmsnorm(gpu, { x: a.xMid, w: w(l, 'post_attention_layernorm.weight'), y: a.xn2, rstd: a.rstd2, rows: BT, C, eps: cfg.normEps }),
-      ...linear(gpu, a.xn2, w(l, 'mlp.gate_proj.weight'), a.gate, BT, F, C),
-      ...linear(gpu, a.xn2, w(l, 'mlp.up_proj.weight'), a.up, BT, F, C),
+      ...proj(l, 'gate', a.xn2, a.gate),
+      ...proj(l, 'up', a.xn2, a.up),
       ...swiglu(gpu, { gate: a.gate, up: a.up, out: a.h, n: BT * F }),
-      ...linear(gpu, a.h, w(l, 'mlp.down_proj.weight'), acts.proj, BT, C, F),
+      ...proj(l, 'down', a.h, acts.proj),
       ...add(gpu, { a: a.xMid, b: acts.proj, out: xNext, n: BT * C }),
     );
   }
@@ -85,48 +106,70 @@ export function buildForward(gpu: Gpu, cfg: ModelConfig, p: ParamBuffers, acts: 
   return out;
 }
 
-/** Backward pass from dlogits (already in acts.logits) to every parameter gradient in `g`. */
-export function buildBackward(gpu: Gpu, cfg: ModelConfig, p: ParamBuffers, g: ParamBuffers, acts: Acts<View>, { B, T }: Shape): Dispatch[] {
+/**
+ * Backward pass from dlogits (already in acts.logits) to the gradients of what trains, in `g`: every
+ * parameter (laid out like `p`), or, when `p` carries adapters, the adapters only (laid out like them).
+ */
+export function buildBackward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, g: ParamBuffers, acts: Acts<View>, { B, T }: Shape): Dispatch[] {
+  checkLoraActs(p, acts);
   const BT = B * T;
   const C = cfg.dModel;
   const D = headDim(cfg);
   const [H, Hkv, F] = [cfg.nHeads, cfg.nKvHeads, cfg.dFF];
+  const frozen = p.lora !== undefined;
   const w = (l: number, rest: string) => p.view(layerName(l, rest));
-  const gw = (l: number, rest: string) => g.view(layerName(l, rest));
+  /** The gradient of a base parameter, or undefined when the base is frozen. */
+  const gb = (name: string) => (frozen ? undefined : g.view(name));
+  const gw = (l: number, rest: string) => gb(layerName(l, rest));
+  // A block's linear layer t, given dy: dx (+)= dy·W, the weight's (and bias's) gradient unless frozen,
+  // then its adapter's gradients and dx += du·A.
+  const proj = (l: number, t: LoraTarget, x: View, dy: View, dx: View, accumulateDx: boolean): Dispatch[] => {
+    const [N, K] = targetDims(cfg, t);
+    const m = LORA_MODULES[t];
+    const ad = adapterOf(p, l, t);
+    const db = hasBias(cfg, t) ? gw(l, `${m}.bias`) : undefined;
+    return [
+      ...linearBackward(gpu, { x, w: w(l, `${m}.weight`), dy, dx, dw: gw(l, `${m}.weight`), db, M: BT, N, K, accumulateDx }),
+      ...(ad ? loraBackward(gpu, {
+        x, dy, dx, u: acts.layers[l].lora[t]!, du: acts.loraDu!, ...ad, M: BT, N, K,
+        dA: g.view(loraName(l, t, 'A')), dB: g.view(loraName(l, t, 'B')),
+      }) : []),
+    ];
+  };
   const out: Dispatch[] = [];
   // LM head and final norm. With tied embeddings the head's gradient is written here and the
   // embedding's gradient is added to it at the end.
   out.push(
-    ...linearBackward(gpu, { x: acts.xnF, w: p.view(lmHeadName(cfg)), dy: acts.logits, dx: acts.dxn, dw: g.view(lmHeadName(cfg)), M: BT, N: cfg.vocab, K: C, accumulateDx: false }),
-    ...rmsnormBackward(gpu, { dy: acts.dxn, x: acts.xOut, w: p.view('model.norm.weight'), rstd: acts.rstdF, dx: acts.dres, dw: g.view('model.norm.weight'), rows: BT, C }),
+    ...linearBackward(gpu, { x: acts.xnF, w: p.view(lmHeadName(cfg)), dy: acts.logits, dx: acts.dxn, dw: gb(lmHeadName(cfg)), M: BT, N: cfg.vocab, K: C, accumulateDx: false }),
+    ...rmsnormBackward(gpu, { dy: acts.dxn, x: acts.xOut, w: p.view('model.norm.weight'), rstd: acts.rstdF, dx: acts.dres, dw: gb('model.norm.weight'), rows: BT, C }),
   );
   for (let l = cfg.nLayers - 1; l >= 0; l--) {
     const a = acts.layers[l];
-    const qkv = (name: 'q' | 'k' | 'v') => `self_attn.${name}_proj`;
-    const db = (name: 'q' | 'k' | 'v') => (cfg.qkvBias ? gw(l, `${qkv(name)}.bias`) : undefined);
     out.push(
       // MLP: dres is the gradient of xOut = xMid + down(h).
-      ...linearBackward(gpu, { x: a.h, w: w(l, 'mlp.down_proj.weight'), dy: acts.dres, dx: acts.dh, dw: gw(l, 'mlp.down_proj.weight'), M: BT, N: C, K: F, accumulateDx: false }),
+      ...proj(l, 'down', a.h, acts.dres, acts.dh, false),
       ...swigluBackward(gpu, { gate: a.gate, up: a.up, dout: acts.dh, dgate: acts.dgate, dup: acts.dup, n: BT * F }),
-      ...linearBackward(gpu, { x: a.xn2, w: w(l, 'mlp.gate_proj.weight'), dy: acts.dgate, dx: acts.dxn, dw: gw(l, 'mlp.gate_proj.weight'), M: BT, N: F, K: C, accumulateDx: false }),
-      ...linearBackward(gpu, { x: a.xn2, w: w(l, 'mlp.up_proj.weight'), dy: acts.dup, dx: acts.dxn, dw: gw(l, 'mlp.up_proj.weight'), M: BT, N: F, K: C, accumulateDx: true }),
+      ...proj(l, 'gate', a.xn2, acts.dgate, acts.dxn, false),
+      ...proj(l, 'up', a.xn2, acts.dup, acts.dxn, true),
       ...rmsnormBackward(gpu, { dy: acts.dxn, x: a.xMid, w: w(l, 'post_attention_layernorm.weight'), rstd: a.rstd2, dx: acts.dres, dw: gw(l, 'post_attention_layernorm.weight'), rows: BT, C, accumulate: true }),
       // Attention: dres is now the gradient of xMid = xIn + o_proj(att).
-      ...linearBackward(gpu, { x: a.att, w: w(l, 'self_attn.o_proj.weight'), dy: acts.dres, dx: acts.datt, dw: gw(l, 'self_attn.o_proj.weight'), M: BT, N: C, K: H * D, accumulateDx: false }),
+      ...proj(l, 'o', a.att, acts.dres, acts.datt, false),
       ...attentionBackward(gpu, { q: a.q, k: a.k, v: a.v, out: a.att, dout: acts.datt, lse: a.lse, start: acts.start, dq: acts.dq, dk: acts.dk, dv: acts.dv, delta: acts.delta, B, T, H, Hkv, D }),
       ...rope(gpu, { x: acts.dq, positions: acts.positions, rows: BT, heads: H, D, theta: cfg.ropeTheta, inverse: true }),
       ...rope(gpu, { x: acts.dk, positions: acts.positions, rows: BT, heads: Hkv, D, theta: cfg.ropeTheta, inverse: true }),
-      ...linearBackward(gpu, { x: a.xn1, w: w(l, `${qkv('q')}.weight`), dy: acts.dq, dx: acts.dxn, dw: gw(l, `${qkv('q')}.weight`), db: db('q'), M: BT, N: H * D, K: C, accumulateDx: false }),
-      ...linearBackward(gpu, { x: a.xn1, w: w(l, `${qkv('k')}.weight`), dy: acts.dk, dx: acts.dxn, dw: gw(l, `${qkv('k')}.weight`), db: db('k'), M: BT, N: Hkv * D, K: C, accumulateDx: true }),
-      ...linearBackward(gpu, { x: a.xn1, w: w(l, `${qkv('v')}.weight`), dy: acts.dv, dx: acts.dxn, dw: gw(l, `${qkv('v')}.weight`), db: db('v'), M: BT, N: Hkv * D, K: C, accumulateDx: true }),
+      ...proj(l, 'q', a.xn1, acts.dq, acts.dxn, false),
+      ...proj(l, 'k', a.xn1, acts.dk, acts.dxn, true),
+      ...proj(l, 'v', a.xn1, acts.dv, acts.dxn, true),
       ...rmsnormBackward(gpu, { dy: acts.dxn, x: a.xIn, w: w(l, 'input_layernorm.weight'), rstd: a.rstd1, dx: acts.dres, dw: gw(l, 'input_layernorm.weight'), rows: BT, C, accumulate: true }),
     );
   }
-  out.push(
-    ...embeddingBackward(gpu, {
-      dout: acts.dres, unique: acts.tokUnique, offsets: acts.tokOffsets, positions: acts.tokPositions,
-      dtable: g.view('model.embed_tokens.weight'), rows: BT, C, V: cfg.vocab, accumulate: cfg.tieEmbeddings,
-    }),
-  );
+  if (!frozen) {
+    out.push(
+      ...embeddingBackward(gpu, {
+        dout: acts.dres, unique: acts.tokUnique, offsets: acts.tokOffsets, positions: acts.tokPositions,
+        dtable: g.view('model.embed_tokens.weight'), rows: BT, C, V: cfg.vocab, accumulate: cfg.tieEmbeddings,
+      }),
+    );
+  }
   return out;
 }

@@ -1,10 +1,11 @@
-// Host side of shaders/matmul.wgsl: C[M,N] (+)= op(A)·op(B) (+ bias), and the bias gradient sumRows.
+// Host side of shaders/matmul.wgsl: C[M,N] (+)= alpha·op(A)·op(B) (+ bias), and the bias gradient sumRows.
 //
 // How the linear layer (W stored [N,K] as in PyTorch, x [M,K], y [M,N], M = BT rows) uses it:
 //   forward  y  = x·W^T + b     matmul({ a: x,  b: W, c: y,  M, N, K, transB: true, bias: b })
 //   dx (+)= dy·W                matmul({ a: dy, b: W, c: dx, M, N: K, K: N, accumulate })
 //   dW (+)= dy^T·x              matmul({ a: dy, b: x, c: dW, M: N, N: K, K: M, transA: true, accumulate })
 //   db (+)= sum over rows of dy sumRows({ x: dy, out: db, M, N, accumulate })
+// alpha (default 1) scales the product only; LoRA uses it for y += scale·u·B^T (src/model/lora.ts).
 // Each (entry point, transA, transB, accumulate) variant compiles once through the pipeline cache.
 import code from '../../shaders/matmul.wgsl?raw';
 import type { View } from '../gpu/buffers';
@@ -32,6 +33,7 @@ export interface MatmulArgs {
   transB?: boolean; // false: B stored [K,N]; true: B stored [N,K] (use B^T) -- the PyTorch Linear weight layout
   accumulate?: boolean; // true: C += op(A)·op(B); false: C = op(A)·op(B)
   bias?: View; // optional [N], added to every row (only allowed when accumulate is false)
+  alpha?: number; // scales op(A)·op(B) (not C, not the bias); default 1
 }
 
 
@@ -40,7 +42,9 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   const transA = args.transA ?? false;
   const transB = args.transB ?? false;
   const accumulate = args.accumulate ?? false;
+  const alpha = args.alpha ?? 1;
   checkDims('matmul', { M, N, K });
+  if (!Number.isFinite(alpha)) throw new Error(`matmul: alpha must be a finite number, got ${alpha}`);
   checkLen('matmul', { [transA ? 'a [K,M]' : 'a [M,K]']: a }, M * K);
   checkLen('matmul', { [transB ? 'b [N,K]' : 'b [K,N]']: b }, K * N);
   checkLen('matmul', { 'c [M,N]': c }, M * N);
@@ -53,10 +57,10 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   const WG = threadsPerSide(M, N);
   const tilesN = Math.ceil(N / (4 * WG));
   const tiles = Math.ceil(M / (4 * WG)) * tilesN;
-  const uniforms = [M, N, K, tilesN, tiles];
+  const uniforms = [M, N, K, tilesN, tiles, { f32: alpha }];
   const flags = { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, WG };
   const workgroups = grid1d(gpu, tiles, 1);
-  const label = `matmul ${M}x${N}x${K}${transA ? ' tA' : ''}${transB ? ' tB' : ''}${accumulate ? ' +=' : ''}`;
+  const label = `matmul ${M}x${N}x${K}${transA ? ' tA' : ''}${transB ? ' tB' : ''}${accumulate ? ' +=' : ''}${alpha !== 1 ? ` x${alpha}` : ''}`;
   if (bias) {
     return [makeDispatch(gpu, { label, shader, entry: 'main_bias', constants: flags, uniforms, buffers: { 1: a, 2: b, 3: c, 4: bias }, workgroups })];
   }

@@ -5,6 +5,7 @@
 // The backward is two dispatches: dx (one workgroup per row) and dw (one thread column per C, looping
 // over rows in a fixed order), so both are deterministic. dw is always overwritten: the model keeps one
 // weight per norm and accumulates nothing across calls; dx may accumulate into the residual stream.
+// Without dw (a frozen norm, as under LoRA) only the dx dispatch is returned.
 import code from '../../shaders/rmsnorm.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -32,7 +33,7 @@ export interface RmsnormBackwardArgs {
   w: View; // [C]
   rstd: View; // [rows], from the forward
   dx: View; // [rows, C], written (or added to when accumulate)
-  dw: View; // [C], always overwritten
+  dw?: View; // [C], always overwritten; omitted: the norm is frozen and gets no gradient
   rows: number;
   C: number;
   /** true: dx += result (the residual stream's gradient); false: dx = result. */
@@ -71,22 +72,24 @@ export function rmsnormBackward(gpu: Gpu, args: RmsnormBackwardArgs): Dispatch[]
   const accumulate = args.accumulate ?? false;
   checkDims('rmsnormBackward', { rows, C });
   checkLen('rmsnormBackward', { 'dy [rows,C]': dy, 'x [rows,C]': x, 'dx [rows,C]': dx }, rows * C);
-  checkLen('rmsnormBackward', { 'w [C]': w, 'dw [C]': dw }, C);
+  checkLen('rmsnormBackward', dw ? { 'w [C]': w, 'dw [C]': dw } : { 'w [C]': w }, C);
   checkLen('rmsnormBackward', { 'rstd [rows]': rstd }, rows);
   checkNoAlias('rmsnormBackward', 'dx', dx, { dy, x, w, rstd });
-  checkNoAlias('rmsnormBackward', 'dw', dw, { dy, x, rstd });
+  if (dw) checkNoAlias('rmsnormBackward', 'dw', dw, { dy, x, rstd });
   // eps is not needed: rstd already holds it.
   const uniforms = [rows, C, { f32: 0 }];
+  const dxPass = makeDispatch(gpu, {
+    label: 'rmsnorm.backward_dx',
+    shader,
+    entry: 'backward_dx',
+    constants: { ACCUMULATE: accumulate ? 1 : 0, WG: rowThreads(C) },
+    uniforms,
+    buffers: { 1: x, 2: w, 5: dy, 6: rstd, 7: dx },
+    workgroups: grid1d(gpu, rows, 1),
+  });
+  if (!dw) return [dxPass];
   return [
-    makeDispatch(gpu, {
-      label: 'rmsnorm.backward_dx',
-      shader,
-      entry: 'backward_dx',
-      constants: { ACCUMULATE: accumulate ? 1 : 0, WG: rowThreads(C) },
-      uniforms,
-      buffers: { 1: x, 2: w, 5: dy, 6: rstd, 7: dx },
-      workgroups: grid1d(gpu, rows, 1),
-    }),
+    dxPass,
     makeDispatch(gpu, {
       label: 'rmsnorm.backward_dw',
       shader,

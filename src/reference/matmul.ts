@@ -15,6 +15,8 @@ export interface RefMatmulArgs {
   accumulate?: boolean;
   /** [N], added to every row. */
   bias?: ArrayLike<number>;
+  /** Scales op(A)·op(B) (not c0, not the bias). Default 1. */
+  alpha?: number;
 }
 
 /** op(A)[m, k] and op(B)[k, n] as flat indices into the stored arrays. */
@@ -25,14 +27,15 @@ function indexB(k: number, n: number, K: number, N: number, transB: boolean): nu
   return transB ? n * K + k : k * N + n;
 }
 
-/** C = op(A)·op(B) (+ bias), or C = c0 + op(A)·op(B) when accumulate. */
-export function matmul({ a, b, M, N, K, transA = false, transB = false, c0, accumulate = false, bias }: RefMatmulArgs): Float64Array {
+/** C = alpha·op(A)·op(B) (+ bias), or C = c0 + alpha·op(A)·op(B) when accumulate. */
+export function matmul({ a, b, M, N, K, transA = false, transB = false, c0, accumulate = false, bias, alpha = 1 }: RefMatmulArgs): Float64Array {
   if (accumulate && !c0) throw new Error('reference matmul: accumulate needs c0');
   const c = new Float64Array(M * N);
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
       let s = 0;
       for (let k = 0; k < K; k++) s += a[indexA(m, k, M, K, transA)] * b[indexB(k, n, K, N, transB)];
+      s *= alpha;
       if (bias) s += bias[n];
       if (accumulate) s += c0![m * N + n];
       c[m * N + n] = s;

@@ -1,12 +1,18 @@
 // The StarEngine on our WebGPU kernels: one set of parameters shared by a trainer (re-shaped to each
 // fine-tune's longest example) and a batched generator. The same code runs in the browser's worker
 // and in Node; only the persistence and progress sinks around the loop differ.
+//
+// With LoRA (opts.lora) the loaded base model stays frozen and only adapters train. "Restart from the
+// base model each iteration" then means fresh adapters: every finetune starts from new seeded ones.
+// The weights the loop saves and loads are then the adapters (PEFT names); the base is loaded once, by
+// passing loadWeights a full model file, which also resets the adapters (B = 0: exactly the base model).
 
-import { parseSafetensors, tensorToF32, writeSafetensors } from '../hub/safetensors';
+import { parseSafetensors, type SafetensorsFile, tensorToF32, writeSafetensors } from '../hub/safetensors';
 import type { Gpu } from '../gpu/device';
 import { chooseBatchSize, createGenerator, type Generator } from '../generate/generate';
 import type { ModelConfig } from '../model/config';
-import { createParamBuffers, downloadParams, initParams, layoutParams, type ParamBuffers, type ParamTensors, uploadParams } from '../model/params';
+import { createLoraAdapters, initLora, type LoraConfig, type ModelWeights, validateLora, withAdapters } from '../model/lora';
+import { createParamBuffers, downloadParams, initParams, layoutParams, type ParamBuffers, type ParamLayout, type ParamTensors, uploadParams } from '../model/params';
 import { batchIterator, type Example } from '../train/batches';
 import { DEFAULT_OPTIM, type OptimConfig } from '../train/config';
 import { createTrainer, type Trainer } from '../train/trainer';
@@ -32,29 +38,63 @@ export interface GpuEngineOptions {
   optim?: OptimConfig;
   /** Read the loss back every this many steps (a readback stalls the GPU pipeline). */
   lossEvery?: number;
+  /** Fine-tune LoRA adapters of this config on the frozen base; omitted: full fine-tuning. */
+  lora?: LoraConfig;
 }
 
 export interface GpuEngine extends StarEngine {
   cfg: ModelConfig;
+  /** The base parameters. */
   params: ParamBuffers;
-  /** The current weights by Hugging Face name. */
+  /** The LoRA config when the engine fine-tunes adapters. */
+  lora?: LoraConfig;
+  /** The current (base) weights by Hugging Face name. */
   readParams(): Promise<ParamTensors>;
+  /** LoRA: the current adapters by PEFT name (see src/hub/peft.ts to export them). */
+  readAdapters(): Promise<ParamTensors>;
 }
+
+/** Tensors of `layout` from a safetensors file, checking names and shapes. */
+function readLayout(file: SafetensorsFile, layout: ParamLayout, hint = ''): ParamTensors {
+  const tensors: ParamTensors = new Map();
+  for (const e of layout.entries) {
+    const info = file.header[e.name];
+    if (!info) throw new Error(`weights: missing tensor ${e.name}${hint}`);
+    if (info.shape.join('x') !== e.shape.join('x')) {
+      throw new Error(`weights: ${e.name} has shape ${info.shape.join('x')}, but the config needs ${e.shape.join('x')}${hint}.`);
+    }
+    tensors.set(e.name, tensorToF32(file, e.name));
+  }
+  return tensors;
+}
+
+function writeLayout(layout: ParamLayout, tensors: ParamTensors): Uint8Array {
+  return writeSafetensors(layout.entries.map((e) => ({ name: e.name, data: tensors.get(e.name)!, shape: e.shape })), { format: 'pt' });
+}
+
+const isAdapterName = (name: string) => /\.lora_[AB]\.weight$/.test(name);
 
 const T_BUCKET = 16;
 
 export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer, opts: GpuEngineOptions): GpuEngine {
   if (tok.vocabSize > cfg.vocab) throw new Error(`The tokenizer has ${tok.vocabSize} tokens but the model only ${cfg.vocab}.`);
   const optim = opts.optim ?? DEFAULT_OPTIM;
+  const lora = opts.lora && validateLora(cfg, opts.lora);
   const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize);
   const params = createParamBuffers(gpu, layout, 'params');
+  const adapters = lora && createLoraAdapters(gpu, cfg, lora);
+  const weights: ModelWeights = adapters ? withAdapters(params, adapters) : params;
+  const loraDesc = lora ? `this engine's adapters: rank ${lora.rank} on ${lora.targets.join(', ')}` : '';
+  const freshAdapters = (seed: number) => {
+    if (adapters) uploadParams(gpu, adapters.params, initLora(cfg, adapters.config, seed));
+  };
   let trainer: Trainer | null = null;
   let generator: Generator | null = null;
 
   const trainerFor = (T: number) => {
     if (!trainer || trainer.shape.T !== T) {
       trainer?.destroy();
-      trainer = createTrainer(gpu, cfg, { B: opts.trainBatch, T }, optim, params);
+      trainer = createTrainer(gpu, cfg, { B: opts.trainBatch, T }, optim, { shared: weights });
     }
     return trainer;
   };
@@ -65,14 +105,16 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
   const engine: GpuEngine = {
     cfg,
     params,
+    lora,
     async initRandom(seed) {
+      if (lora) throw new Error('LoRA fine-tunes a pretrained base model, which stays frozen: load one with loadWeights instead of random weights, or fine-tune fully (no lora option).');
       uploadParams(gpu, params, initParams(cfg, seed));
     },
 
     async generate(prompts: string[], g: GenOptions) {
       if (!generator) {
         const fits = chooseBatchSize(cfg, cfg.maxSeq, opts.memoryBudget ?? 1 << 30, cfg.maxSeq, opts.genBatch);
-        generator = createGenerator(gpu, cfg, params, { B: Math.min(opts.genBatch, fits), S: cfg.maxSeq });
+        generator = createGenerator(gpu, cfg, weights, { B: Math.min(opts.genBatch, fits), S: cfg.maxSeq });
       }
       const gen = generator;
       const encoded = prompts.map((p) => [tok.bos, ...tok.encode(p)]);
@@ -107,6 +149,7 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
       if (longest > cfg.maxSeq) throw new Error(`A training example has ${longest} tokens, more than the model's maxSeq (${cfg.maxSeq}).`);
       const T = Math.min(cfg.maxSeq, Math.ceil(longest / T_BUCKET) * T_BUCKET);
       const tr = trainerFor(T);
+      freshAdapters(f.seed); // LoRA: every fine-tune starts from the base model, i.e. from fresh adapters
       tr.resetOptimizer();
       const lossEvery = opts.lossEvery ?? Math.max(1, Math.floor(f.steps / 50));
       const losses: number[] = [];
@@ -128,29 +171,39 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
     },
 
     async saveWeights() {
-      const tensors = await downloadParams(gpu, params);
-      return writeSafetensors(
-        layout.entries.map((e) => ({ name: e.name, data: tensors.get(e.name)!, shape: e.shape })),
-        { format: 'pt' },
-      );
+      const set = adapters?.params ?? params; // LoRA: the adapters only; the base never changes
+      return writeLayout(set.layout, await downloadParams(gpu, set));
     },
 
+    /**
+     * A full model file loads the base (and, with LoRA, resets the adapters); with LoRA an adapter file
+     * (PEFT names, as saveWeights writes) loads the adapters. All tensors of a set must be present.
+     */
     async loadWeights(bytes) {
       const file = parseSafetensors(bytes, 'weights');
-      const tensors: ParamTensors = new Map();
-      for (const e of layout.entries) {
-        const info = file.header[e.name];
-        if (!info) throw new Error(`weights: missing tensor ${e.name}`);
-        if (info.shape.join('x') !== e.shape.join('x')) {
-          throw new Error(`weights: ${e.name} has shape ${info.shape.join('x')}, but the config needs ${e.shape.join('x')}.`);
-        }
-        tensors.set(e.name, tensorToF32(file, e.name));
+      const names = Object.keys(file.header);
+      const hasBase = names.some((n) => layout.byName.has(n));
+      const adapterNames = names.filter(isAdapterName);
+      if (!adapters && adapterNames.length > 0 && !hasBase) {
+        throw new Error('weights: this file holds LoRA adapters, but the engine fine-tunes fully; create it with the lora option to load them.');
       }
-      uploadParams(gpu, params, tensors);
+      const stray = adapters && adapterNames.find((n) => !adapters.params.layout.byName.has(n));
+      if (stray) throw new Error(`weights: adapter tensor ${stray} is not one of ${loraDesc}.`);
+      // Check everything before uploading anything: a bad file leaves the engine as it was.
+      const base = hasBase || adapterNames.length === 0 ? readLayout(file, layout) : undefined;
+      const trained = adapters && adapterNames.length > 0 ? readLayout(file, adapters.params.layout, ` (${loraDesc})`) : undefined;
+      if (base) uploadParams(gpu, params, base);
+      if (trained) uploadParams(gpu, adapters!.params, trained);
+      else freshAdapters(0);
     },
 
     readParams() {
       return downloadParams(gpu, params);
+    },
+
+    async readAdapters() {
+      if (!adapters) throw new Error('readAdapters: this engine fine-tunes fully; it has no LoRA adapters.');
+      return downloadParams(gpu, adapters.params);
     },
   };
   return engine;

@@ -1,6 +1,10 @@
 // A whole training step on the GPU: forward, loss, backward, gradient clipping and AdamW, encoded into
 // one command buffer with nothing read back. Buffers and dispatches are made once per (config, batch
 // shape); steps reuse them. The loss is read back only when asked.
+//
+// What trains is one flat set of buffers (its gradients and AdamW moments share its layout): every
+// parameter (full fine-tuning, the default), or with LoRA only the adapters, the base staying frozen.
+// Clipping and AdamW run over that set's segments either way.
 
 import { createBuffer, readF32, upload, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -10,6 +14,7 @@ import { crossEntropy, lossWeights, weightedSum } from '../ops/cross_entropy';
 import { buildTokenIndex, uploadTokenIndex } from '../ops/embedding';
 import { type Acts, allocateActs } from '../model/activations';
 import { type ModelConfig, validateConfig, validateTokens } from '../model/config';
+import { createLoraAdapters, type LoraConfig, type ModelWeights, sameLora, validateLora, withAdapters } from '../model/lora';
 import { createParamBuffers, downloadParams, layoutParams, type ParamBuffers, type ParamTensors, uploadParams } from '../model/params';
 import { buildBackward, buildForward, type Shape } from '../model/transformer';
 import { DEFAULT_OPTIM, type OptimConfig } from './config';
@@ -30,7 +35,11 @@ export interface Trainer {
   cfg: ModelConfig;
   shape: Shape;
   optim: OptimConfig;
-  params: ParamBuffers;
+  /** The weights the forward reads: the base parameters, and the adapters (params.lora) with LoRA. */
+  params: ModelWeights;
+  /** What trains: params itself, or params.lora.params with LoRA. */
+  trainable: ParamBuffers;
+  /** Gradients of `trainable`, in its layout. */
   grads: ParamBuffers;
   acts: Acts<View>;
   /** Optimizer steps taken so far. */
@@ -42,32 +51,51 @@ export interface Trainer {
   trainStep(totalSteps: number): number;
   readLoss(): Promise<number>;
   readLogits(): Promise<Float32Array>;
+  /** The base parameters by Hugging Face name. */
   readParams(): Promise<ParamTensors>;
   loadParams(tensors: ParamTensors): void;
+  /** LoRA only: the adapters by PEFT name. */
+  readAdapters(): Promise<ParamTensors>;
+  loadAdapters(tensors: ParamTensors): void;
   /** Resets step count and AdamW moments (a fresh fine-tune from whatever weights are loaded). */
   resetOptimizer(): void;
   /** Frees everything this trainer allocated (not shared parameters passed in). */
   destroy(): void;
 }
 
-/**
- * `shared` passes parameters owned by someone else (a generator, another trainer of another shape):
- * the trainer then trains them in place and does not free them.
- */
-export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: OptimConfig = DEFAULT_OPTIM, shared?: ParamBuffers): Trainer {
+export interface TrainerOptions {
+  /**
+   * Weights owned by someone else (a generator, another trainer of another shape): the trainer trains
+   * them in place and does not free them. Weights with adapters (see withAdapters) train those adapters.
+   */
+  shared?: ModelWeights;
+  /** LoRA: train adapters of this config (own ones, zero until loadAdapters, unless shared) on a frozen base. */
+  lora?: LoraConfig;
+}
+
+export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: OptimConfig = DEFAULT_OPTIM, opts: TrainerOptions = {}): Trainer {
   validateConfig(cfg);
+  const { shared } = opts;
+  if (opts.lora) validateLora(cfg, opts.lora);
+  if (opts.lora && shared?.lora && !sameLora(opts.lora, shared.lora.config)) throw new Error('createTrainer: the lora config differs from the shared adapters\' config');
   const { B, T } = shape;
   if (!Number.isInteger(B) || B <= 0) throw new Error(`Batch size must be a positive integer, got ${B}.`);
   if (!Number.isInteger(T) || T <= 0 || T > cfg.maxSeq) throw new Error(`Sequence length must be 1..${cfg.maxSeq}, got ${T}.`);
   const BT = B * T;
   const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize);
   if (shared && shared.layout.segmentSizes.join() !== layout.segmentSizes.join()) throw new Error('createTrainer: shared parameters have another layout');
-  const params = shared ?? createParamBuffers(gpu, layout, 'params');
-  const grads = createParamBuffers(gpu, layout, 'grads');
-  const m = createParamBuffers(gpu, layout, 'adam.m');
-  const v = createParamBuffers(gpu, layout, 'adam.v');
-  const acts = allocateActs(gpu, cfg, B, T);
-  const nSeg = layout.segmentSizes.length;
+  const base: ModelWeights = shared ?? createParamBuffers(gpu, layout, 'params');
+  // LoRA: the shared weights' adapters, or own ones.
+  const ownAdapters = opts.lora && !base.lora ? createLoraAdapters(gpu, cfg, opts.lora) : undefined;
+  const params = ownAdapters ? withAdapters(base, ownAdapters) : base;
+  const adapters = params.lora;
+  const trainable = adapters?.params ?? params;
+  const tLayout = trainable.layout;
+  const grads = createParamBuffers(gpu, tLayout, 'grads');
+  const m = createParamBuffers(gpu, tLayout, 'adam.m');
+  const v = createParamBuffers(gpu, tLayout, 'adam.v');
+  const acts = allocateActs(gpu, cfg, B, T, adapters?.config);
+  const nSeg = tLayout.segmentSizes.length;
   // The global norm sums over segments: one partial per segment, each in its own 256-byte slot (storage
   // bindings must be aligned), then one weighted sum whose weights pick slot starts.
   const SLOT = 64;
@@ -91,16 +119,20 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   const norm: Dispatch[] = [];
   for (let s = 0; s < nSeg; s++) {
     const out = nSeg > 1 ? { buffer: segNorms.buffer, offset: s * SLOT * 4, size: 4 } : acts.normSq;
-    norm.push(...gradNormSq(gpu, { grads: grads.segments[s], partials: acts.normPartials, out, n: layout.segmentSizes[s] }));
+    norm.push(...gradNormSq(gpu, { grads: grads.segments[s], partials: acts.normPartials, out, n: tLayout.segmentSizes[s] }));
   }
   if (nSeg > 1) norm.push(...weightedSum(gpu, { losses: segNorms, weights: ones, out: acts.normSq, rows: nSeg * SLOT }));
-  const update = layout.segmentSizes.map((n, s) =>
+  const update = tLayout.segmentSizes.map((n, s) =>
     adamw(gpu, {
-      params: params.segments[s], grads: grads.segments[s], m: m.segments[s], v: v.segments[s],
-      normSq: acts.normSq, n, decayEnd: layout.decayEnds[s], hyper: hyper(1, optim.lr),
+      params: trainable.segments[s], grads: grads.segments[s], m: m.segments[s], v: v.segments[s],
+      normSq: acts.normSq, n, decayEnd: tLayout.decayEnds[s], hyper: hyper(1, optim.lr),
     }),
   );
 
+  const loraOnly = () => {
+    if (!adapters) throw new Error('This trainer has no LoRA adapters (create it with { lora }).');
+    return adapters;
+  };
   const submit = (dispatches: Dispatch[], clearGrads: boolean) => {
     const enc = gpu.device.createCommandEncoder();
     if (clearGrads) for (const g of grads.segments) enc.clearBuffer(g.buffer);
@@ -113,7 +145,7 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   const inference = [...forwardPass, ...lossOnly];
 
   const trainer: Trainer = {
-    cfg, shape, optim, params, grads, acts, step: 0,
+    cfg, shape, optim, params, trainable, grads, acts, step: 0,
     setBatch(batch) {
       for (const [name, arr] of [['tokens', batch.tokens], ['targets', batch.targets], ['mask', batch.mask]] as const) {
         if (arr.length !== BT) throw new Error(`Batch ${name} has ${arr.length} entries; this trainer takes B*T = ${B}*${T} = ${BT}.`);
@@ -154,13 +186,19 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
       return readF32(gpu, acts.logits);
     },
     async readParams() {
-      return downloadParams(gpu, params);
+      return downloadParams(gpu, base);
     },
     loadParams(tensors) {
-      uploadParams(gpu, params, tensors);
+      uploadParams(gpu, base, tensors);
+    },
+    async readAdapters() {
+      return downloadParams(gpu, loraOnly().params);
+    },
+    loadAdapters(tensors) {
+      uploadParams(gpu, loraOnly().params, tensors);
     },
     destroy() {
-      const own = [...(shared ? [] : params.segments), ...grads.segments, ...m.segments, ...v.segments];
+      const own = [...(shared ? [] : base.segments), ...(ownAdapters?.params.segments ?? []), ...grads.segments, ...m.segments, ...v.segments];
       for (const s of own) s.buffer.destroy();
       const seen = new Set<GPUBuffer>();
       const free = (x: unknown): void => {

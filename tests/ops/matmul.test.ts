@@ -24,12 +24,13 @@ interface Case {
   transB?: boolean;
   accumulate?: boolean;
   withBias?: boolean;
+  alpha?: number;
 }
 
 /** Runs the GPU matmul on seeded random inputs and checks it against the reference. */
 async function checkMatmul(c: Case, seed: number, g?: Gpu): Promise<void> {
   const gpu = g ?? (await testGpu());
-  const { M, N, K, transA = false, transB = false, accumulate = false, withBias = false } = c;
+  const { M, N, K, transA = false, transB = false, accumulate = false, withBias = false, alpha } = c;
   const r = rng(seed);
   const a = randn(M * K, r);
   const b = randn(K * N, r);
@@ -37,8 +38,8 @@ async function checkMatmul(c: Case, seed: number, g?: Gpu): Promise<void> {
   const bias = withBias ? randn(N, r) : undefined;
   // C starts as c0 either way: without accumulate the kernel must overwrite it.
   const cv = f32View(gpu, c0);
-  await run(gpu, matmul(gpu, { a: f32View(gpu, a), b: f32View(gpu, b), c: cv, M, N, K, transA, transB, accumulate, bias: bias && f32View(gpu, bias) }));
-  const want = ref.matmul({ a, b, M, N, K, transA, transB, c0, accumulate, bias });
+  await run(gpu, matmul(gpu, { a: f32View(gpu, a), b: f32View(gpu, b), c: cv, M, N, K, transA, transB, accumulate, bias: bias && f32View(gpu, bias), alpha }));
+  const want = ref.matmul({ a, b, M, N, K, transA, transB, c0, accumulate, bias, alpha });
   assertClose(await readF32(gpu, cv), want, FWD, `matmul ${M}x${N}x${K}`);
 }
 
@@ -64,7 +65,22 @@ describe('matmul forward', () => {
     it(`accumulates (C += op(A)op(B)) 65x33x17 ${tag(f)}`, () => checkMatmul({ M: 65, N: 33, K: 17, ...f, accumulate: true }, 11));
     it(`adds the bias to every row 7x130x3 ${tag(f)}`, () => checkMatmul({ M: 7, N: 130, K: 3, ...f, withBias: true }, 12));
     it(`larger shape 128x96x200 ${tag(f)}`, () => checkMatmul({ M: 128, N: 96, K: 200, ...f }, 13));
+    // alpha scales the product only (LoRA: y += scale·u·B^T): not the previous C, not the bias.
+    it(`scales by alpha: C += -2.5·op(A)op(B) 65x33x7 ${tag(f)}`, () => checkMatmul({ M: 65, N: 33, K: 7, ...f, accumulate: true, alpha: -2.5 }, 17));
+    it(`scales by alpha, then adds the bias 7x130x3 ${tag(f)}`, () => checkMatmul({ M: 7, N: 130, K: 3, ...f, withBias: true, alpha: 0.375 }, 18));
   }
+
+  it('alpha = 1 is bit-identical to no alpha, and a non-finite alpha is rejected', async () => {
+    const gpu = await testGpu();
+    const r = rng(19);
+    const [M, N, K] = [9, 21, 13];
+    const a = f32View(gpu, randn(M * K, r));
+    const b = f32View(gpu, randn(N * K, r));
+    const [c1, c2] = [createBuffer(gpu, M * N * 4), createBuffer(gpu, M * N * 4)];
+    await run(gpu, [...matmul(gpu, { a, b, c: c1, M, N, K, transB: true }), ...matmul(gpu, { a, b, c: c2, M, N, K, transB: true, alpha: 1 })]);
+    expect(Array.from(await readF32(gpu, c2))).toEqual(Array.from(await readF32(gpu, c1)));
+    expect(() => matmul(gpu, { a, b, c: c1, M, N, K, transB: true, alpha: NaN })).toThrow(/alpha must be a finite number/);
+  });
 
   // A wide output row (the LM head shape with a smaller vocab: a full 151936 takes ~6 s on SwiftShader).
   it('handles a wide N (1 x 10007 x 3, transB, bias)', () =>
