@@ -1,8 +1,65 @@
-import { defineConfig } from 'vite';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { defineConfig, type Plugin, transformWithEsbuild } from 'vite';
+
+/**
+ * The Content-Security-Policy of the built page (a meta tag; the dev server has none, its HMR needs
+ * inline styles). Scripts, the engine worker and styles come from the app's own origin only: no inline
+ * script, no eval, and no 'unsafe-inline' styles either (uPlot and the page set styles through CSSOM
+ * properties, which CSP does not restrict). WebGPU and WGSL need no directive; nothing uses wasm.
+ * connect-src will need the Hugging Face hosts once CommonsenseQA downloads a model.
+ */
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "worker-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "form-action 'none'",
+].join('; ');
+
+function contentSecurityPolicy(): Plugin {
+  return {
+    name: 'star-csp',
+    apply: 'build',
+    transformIndexHtml: {
+      order: 'post',
+      handler: (html) => html.replace(/(<meta charset="utf-8" \/>)/, `$1\n    <meta http-equiv="Content-Security-Policy" content="${CSP}" />`),
+    },
+  };
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+/** Emits sw.js (src/worker/sw.ts, compiled alone) with the list of every built file to cache for offline use. */
+function serviceWorker(): Plugin {
+  return {
+    name: 'star-service-worker',
+    apply: 'build',
+    async generateBundle(_options, bundle) {
+      const assets = Object.keys(bundle).filter((f) => f !== 'index.html');
+      const publicFiles = filesUnder('public').map((f) => relative('public', f).split('\\').join('/'));
+      const files = ['./', ...[...assets, ...publicFiles].sort().map((f) => `./${f}`)];
+      const version = createHash('sha256').update(files.join('\n')).digest('hex').slice(0, 12);
+      const { code } = await transformWithEsbuild(readFileSync('src/worker/sw.ts', 'utf8'), 'sw.ts', {
+        loader: 'ts',
+        define: { __PRECACHE__: JSON.stringify(files), __VERSION__: JSON.stringify(version) },
+      });
+      this.emitFile({ type: 'asset', fileName: 'sw.js', source: code });
+    },
+  };
+}
 
 // Relative base: the built folder works from any static host, under any path.
 export default defineConfig({
   base: './',
   worker: { format: 'es' },
   build: { target: 'es2022' },
+  plugins: [contentSecurityPolicy(), serviceWorker()],
 });

@@ -1,0 +1,115 @@
+// Checks of every file an imported run archive may hold, so a malformed or foreign archive is refused
+// with a message naming the file and the field, before anything is written.
+
+import { parseSafetensors, type SafetensorsFile } from '../hub/safetensors';
+import { presetConfig } from '../model/config';
+import { layoutParams } from '../model/params';
+import type { RunConfig } from '../star/run_config';
+import type { PhaseName } from '../star/types';
+
+export class ImportError extends Error {
+  override name = 'ImportError';
+  constructor(message: string) {
+    super(`Cannot import this file: ${message}`);
+  }
+}
+
+type Check = (v: unknown, at: string) => void;
+
+const fail = (at: string, want: string, v: unknown): never => {
+  const got = v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v;
+  throw new ImportError(`${at} must be ${want}, got ${got}.`);
+};
+const num: Check = (v, at) => void (typeof v === 'number' && Number.isFinite(v) ? 0 : fail(at, 'a number', v));
+const int: Check = (v, at) => void (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? 0 : fail(at, 'a whole number', v));
+const str: Check = (v, at) => void (typeof v === 'string' ? 0 : fail(at, 'text', v));
+const bool: Check = (v, at) => void (typeof v === 'boolean' ? 0 : fail(at, 'true or false', v));
+const any: Check = () => {};
+const nullable = (c: Check): Check => (v, at) => (v === null ? undefined : c(v, at));
+const oneOf = (...xs: string[]): Check => (v, at) => void (xs.includes(v as string) ? 0 : fail(at, `one of ${xs.join(', ')}`, v));
+const list = (c: Check): Check => (v, at) => {
+  if (!Array.isArray(v)) fail(at, 'a list', v);
+  (v as unknown[]).forEach((x, i) => c(x, `${at}[${i}]`));
+};
+const record = (c: Check): Check => (v, at) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(at, 'an object', v);
+  for (const [k, x] of Object.entries(v as object)) c(x, `${at}.${k}`);
+};
+const shape = (fields: Record<string, Check>): Check => (v, at) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(at, 'an object', v);
+  for (const [k, c] of Object.entries(fields)) {
+    if (!(k in (v as object))) throw new ImportError(`${at} has no field "${k}".`);
+    c((v as Record<string, unknown>)[k], `${at}.${k}`);
+  }
+};
+
+const kept = shape({ prompt: str, rationale: str, answer: nullable(str), source: oneOf('generated', 'rationalized'), problem: any });
+
+/** What each phase's JSON must hold (src/star/types.ts). */
+const PHASES: Record<PhaseName, Check> = {
+  seed: shape({ seconds: num, reused: bool, examples: int, steps: int, losses: list(num), tokensTrained: int }),
+  generate: shape({ seconds: num, completions: list(str), tokensGenerated: int }),
+  filter: shape({ seconds: num, kept: list(kept), failures: list(int) }),
+  rationalize: shape({ seconds: num, kept: list(kept), tokensGenerated: int }),
+  finetune: shape({ seconds: num, examples: int, steps: int, losses: list(num), tokensTrained: int }),
+  evaluate: shape({ seconds: num, accuracy: num, byCategory: record(shape({ correct: int, total: int })), tokensGenerated: int }),
+};
+
+export const PHASE_NAMES = Object.keys(PHASES) as PhaseName[];
+
+const record0 = shape({
+  iteration: int, generated: int, correct: int, rationalized: int, failed: int, trainExamples: int, trainSteps: int,
+  losses: list(num), finalLoss: nullable(num), evalAccuracy: num, evalAccuracyByDigits: record(num), seconds: record(num),
+  tokensGenerated: int, tokensTrained: int, tokensPerSecond: num,
+});
+
+export const checkSummary: Check = shape({
+  task: str, mode: str, iterations: list(record0), bestIteration: int, bestAccuracy: num, finalAccuracy: num,
+  stoppedBy: oneOf('iterations', 'patience'),
+});
+
+/** Checks one phase file's shape and its agreement with the run's config. */
+export function checkPhase(file: string, cfg: RunConfig, iteration: number, phase: PhaseName, value: unknown): void {
+  if (iteration > cfg.star.iterations) throw new ImportError(`${file}: iteration ${iteration} is beyond the run's ${cfg.star.iterations} iterations.`);
+  if (iteration === 0 ? phase !== 'seed' && phase !== 'evaluate' : phase === 'seed') {
+    throw new ImportError(`${file}: iteration ${iteration} has no ${phase} phase.`);
+  }
+  PHASES[phase](value, file);
+  const n = cfg.star.trainSize;
+  if (phase === 'generate') {
+    const got = (value as { completions: unknown[] }).completions.length;
+    if (got !== n) throw new ImportError(`${file} has ${got} completions, but the run draws ${n} problems per iteration.`);
+  }
+  if (phase === 'filter') {
+    const f = value as { kept: unknown[]; failures: number[] };
+    if (f.kept.length + f.failures.length !== n || f.failures.some((i) => i >= n)) {
+      throw new ImportError(`${file}: kept and failures do not add up to the ${n} problems of an iteration.`);
+    }
+  }
+}
+
+/** Checks a weights file: valid safetensors with exactly the tensors the run's model needs. */
+export function checkWeights(file: string, cfg: RunConfig, bytes: Uint8Array): void {
+  let header: SafetensorsFile['header'];
+  try {
+    header = parseSafetensors(bytes, file).header;
+  } catch (e) {
+    throw new ImportError((e as Error).message);
+  }
+  for (const e of layoutParams(presetConfig(cfg.model)).entries) {
+    const t = header[e.name];
+    if (!t) throw new ImportError(`${file} has no tensor ${e.name}, which the ${cfg.model} model needs.`);
+    if (t.shape.join('x') !== e.shape.join('x')) {
+      throw new ImportError(`${file}: ${e.name} has shape ${t.shape.join('x')}, the ${cfg.model} model needs ${e.shape.join('x')}.`);
+    }
+  }
+}
+
+/** Equal as JSON, whatever the order of object keys. */
+export function sameJSON(a: unknown, b: unknown): boolean {
+  const canon = (x: unknown): unknown =>
+    Array.isArray(x) ? x.map(canon)
+    : typeof x === 'object' && x !== null ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, canon((x as Record<string, unknown>)[k])]))
+    : x;
+  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
+}

@@ -1,0 +1,108 @@
+// The browser's one database: a single IndexedDB object store (idb-keyval's), with array keys so a run's
+// records sort together and a run is deleted or exported by one key range.
+//
+//   ['meta', id]                       RunMeta (./runs.ts)
+//   ['r', id, 'doc', key]              run documents: 'star-config', 'summary'
+//   ['r', id, 'phase', it, phase]      each completed phase's output (rationale sets included)
+//   ['r', id, 'mark']                  the last phase written (written with it, in the same transaction)
+//   ['r', id, 'w', name]               weights manifest { size, chunks }
+//   ['r', id, 'wc', name, i]           weights chunk i (CHUNK bytes each, the last shorter)
+//   ['calib', key]                     this device's measured speed (../worker/estimate.ts)
+//
+// Every write is one transaction that commits whole or aborts whole; a full disk surfaces as
+// StorageFullError with a message a person can act on.
+
+import { createStore, get, promisifyRequest, type UseStore } from 'idb-keyval';
+
+export const DB_NAME = 'star-webgpu';
+
+/** The layout version of what this module stores (and of exported archives). */
+export const STORAGE_VERSION = 1;
+
+export interface Db {
+  use: UseStore;
+}
+
+export function openDb(name = DB_NAME): Db {
+  return { use: createStore(name, 'kv') };
+}
+
+/** The browser refused a write because its storage quota is used up. Nothing of that write was stored. */
+export class StorageFullError extends Error {
+  override name = 'StorageFullError';
+  constructor(what: string) {
+    super(
+      `Browser storage is full: ${what} could not be saved. Nothing already stored was changed. ` +
+        'Export and delete old runs (or allow this site more storage), then resume.',
+    );
+  }
+}
+
+function isQuota(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { name?: string }).name === 'QuotaExceededError';
+}
+
+/** Turns a failed write into an error that says what was being written. */
+function writeError(what: string, e: unknown): Error {
+  if (isQuota(e)) return new StorageFullError(what);
+  if (e instanceof Error) return new Error(`Could not save ${what}: ${e.message}`, { cause: e });
+  const name = (e as { name?: string } | null)?.name;
+  return new Error(`Could not save ${what}: the write was aborted${name ? ` (${name})` : ''}. Nothing of it was stored.`);
+}
+
+/**
+ * Runs `body` in ONE readwrite transaction and resolves once it has committed. If `body` throws (or a
+ * request fails, or the quota runs out) the transaction is aborted, so nothing `body` did is stored.
+ */
+export function write(db: Db, what: string, body: (s: IDBObjectStore) => void): Promise<void> {
+  return db.use('readwrite', async (s) => {
+    const tx = s.transaction;
+    try {
+      body(s);
+    } catch (e) {
+      try {
+        tx.abort();
+      } catch {
+        // already finished or aborted
+      }
+      throw writeError(what, e);
+    }
+    try {
+      await promisifyRequest(tx);
+    } catch (e) {
+      throw writeError(what, tx.error ?? e);
+    }
+  });
+}
+
+export function read<T>(db: Db, key: IDBValidKey): Promise<T | undefined> {
+  return get<T>(key, db.use);
+}
+
+/** Every key under `prefix` (keys that start with its elements), in key order. */
+export function prefixRange(prefix: IDBValidKey[]): IDBKeyRange {
+  // Arrays sort after every other key type, so [...prefix, []] is above every key that extends prefix.
+  return IDBKeyRange.bound(prefix, [...prefix, []]);
+}
+
+/** Keys and values under `prefix`, read in one transaction (a consistent snapshot). */
+export function readPrefix<T>(db: Db, prefix: IDBValidKey[]): Promise<{ key: IDBValidKey[]; value: T }[]> {
+  return db.use('readonly', async (s) => {
+    const range = prefixRange(prefix);
+    const [keys, values] = await Promise.all([promisifyRequest(s.getAllKeys(range)), promisifyRequest(s.getAll(range))]);
+    return keys.map((key, i) => ({ key: key as IDBValidKey[], value: values[i] as T }));
+  });
+}
+
+export const keys = {
+  meta: (id: string) => ['meta', id],
+  run: (id: string) => ['r', id],
+  doc: (id: string, key: string) => ['r', id, 'doc', key],
+  phase: (id: string, iteration: number, phase: string) => ['r', id, 'phase', iteration, phase],
+  phases: (id: string) => ['r', id, 'phase'],
+  mark: (id: string) => ['r', id, 'mark'],
+  weights: (id: string, name: string) => ['r', id, 'w', name],
+  chunks: (id: string, name: string) => ['r', id, 'wc', name],
+  chunk: (id: string, name: string, i: number) => ['r', id, 'wc', name, i],
+  calib: (key: string) => ['calib', key],
+};

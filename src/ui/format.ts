@@ -1,0 +1,24 @@
+// Numbers as the page shows them.
+
+export { formatBytes } from '../model/activations';
+
+export const pct = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(digits)}%`);
+
+export function duration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '–';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+export function count(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : String(Math.round(n));
+}
+
+export function when(ms: number): string {
+  return new Date(ms).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+}
+
+/** "1 digit", "3 digits". */
+export const digits = (d: string): string => `${d} digit${d === '1' ? '' : 's'}`;

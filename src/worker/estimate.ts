@@ -1,0 +1,117 @@
+// Before a run starts: how much GPU memory it needs (the same sizes the trainer and generator allocate),
+// whether that fits this adapter, and roughly how long it takes. Time is counted in training steps and
+// decode steps; the seconds each costs are measured on this device once it has finished an iteration
+// (calibrate), and are a rough default before that.
+
+import { generatorBytes } from '../generate/generate';
+import { activationSizes, formatBytes, memoryReport } from '../model/activations';
+import { type ModelConfig, presetConfig } from '../model/config';
+import { stepsForIteration } from '../star/config';
+import type { RunConfig } from '../star/run_config';
+import { makeProblem, problemPrompt, scratchpad } from '../star/tasks/arithmetic';
+import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
+import type { IterationRecord } from '../star/types';
+import type { Estimate } from './api';
+import { taskFor } from './records';
+
+/** WebGPU does not report how much memory a GPU has; refuse runs needing more than this share of a laptop's. */
+export const MEMORY_BUDGET = 2 * 1024 ** 3;
+
+export interface Limits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** Seconds per training step and per decode step (one token for a whole batch), on one device. */
+export interface Calibration {
+  trainStep: number;
+  decodeStep: number;
+}
+
+/** Before this device has finished an iteration: a mid-range guess (a laptop GPU, or SwiftShader on a fast CPU). */
+export const DEFAULT_CALIBRATION: Calibration = { trainStep: 0.04, decodeStep: 0.012 };
+
+export function calibrationKey(cfg: RunConfig): string {
+  return `${cfg.model}/${cfg.trainBatch}/${cfg.genBatch}`;
+}
+
+const T_BUCKET = 16; // as the engine buckets training lengths (src/star/gpu_engine.ts)
+
+/** Tokens of the longest training example: the largest digit count, all nines (every column carries), hinted. */
+function longestExample(cfg: RunConfig): number {
+  const d = Math.max(cfg.star.maxDigits, cfg.star.seedMaxDigits);
+  const nines = 10 ** d - 1;
+  const p = makeProblem(nines, nines);
+  return arithmeticTokenizer.encode(problemPrompt(p, true)).length + arithmeticTokenizer.encode(scratchpad(p)).length + 2;
+}
+
+/** Decode steps to generate for `n` problems spread evenly over the digit range, grouped as the loop groups them. */
+function decodeSteps(cfg: RunConfig, n: number): number {
+  const { minDigits, maxDigits } = cfg.star;
+  const task = taskFor(cfg);
+  let steps = 0;
+  for (let d = minDigits; d <= maxDigits; d++) {
+    const count = n / (maxDigits - minDigits + 1);
+    if (count > 0) steps += Math.ceil(count / cfg.genBatch) * task.maxNewTokens(makeProblem(10 ** (d - 1), 10 ** (d - 1)));
+  }
+  return steps;
+}
+
+/** Training and decode steps of a whole run (rationalization assumed to retry half the problems). */
+export function runWork(cfg: RunConfig): { trainSteps: number; decodeSteps: number } {
+  const s = cfg.star;
+  const iterations = s.mode === 'base' ? 0 : s.iterations;
+  let trainSteps = s.seedSteps;
+  let decode = decodeSteps(cfg, s.evalSize);
+  for (let it = 1; it <= iterations; it++) {
+    trainSteps += stepsForIteration(s, it);
+    decode += decodeSteps(cfg, s.evalSize);
+    if (s.mode !== 'direct') decode += decodeSteps(cfg, s.trainSize);
+    if (s.mode === 'star') decode += decodeSteps(cfg, s.trainSize / 2);
+  }
+  return { trainSteps, decodeSteps: decode };
+}
+
+function largestActivation(model: ModelConfig, B: number, T: number): number {
+  let max = 0;
+  const visit = (x: unknown) => {
+    if (typeof x === 'number') max = Math.max(max, x);
+    else if (x && typeof x === 'object') Object.values(x).forEach(visit);
+  };
+  visit(activationSizes(model, B, T));
+  return max * 4;
+}
+
+export function estimateRun(cfg: RunConfig, limits: Limits | null, calib: Calibration | null): Estimate {
+  const model = presetConfig(cfg.model);
+  const longest = longestExample(cfg);
+  const T = Math.min(model.maxSeq, Math.ceil(longest / T_BUCKET) * T_BUCKET);
+  const memory = memoryReport(model, { B: cfg.trainBatch, T, kvCache: generatorBytes(model, cfg.genBatch, model.maxSeq) });
+  const largestBuffer = largestActivation(model, cfg.trainBatch, T);
+  const work = runWork(cfg);
+  const c = calib ?? DEFAULT_CALIBRATION;
+  const seconds = work.trainSteps * c.trainStep + work.decodeSteps * c.decodeStep;
+
+  // A GPU whose buffers max out small is a small GPU: allow at most four of its largest buffers.
+  const budget = Math.min(MEMORY_BUDGET, limits ? 4 * limits.maxBufferSize : MEMORY_BUDGET);
+  let refusal: string | null = null;
+  if (longest > model.maxSeq) {
+    const d = Math.max(cfg.star.maxDigits, cfg.star.seedMaxDigits);
+    refusal = `A ${d}-digit problem with its scratchpad is ${longest} tokens, but the ${cfg.model} model reads at most ${model.maxSeq}. Lower the digit range.`;
+  } else if (limits && largestBuffer > limits.maxStorageBufferBindingSize) {
+    refusal = `Training needs a ${formatBytes(largestBuffer)} buffer; this GPU binds at most ${formatBytes(limits.maxStorageBufferBindingSize)}. Use a smaller batch or model.`;
+  } else if (memory.total > budget) {
+    refusal = `The run needs ${formatBytes(memory.total)} of GPU memory, more than the ${formatBytes(budget)} this app allows itself on this GPU. Use a smaller preset.`;
+  }
+  return { memory, budget, largestBuffer, trainSeq: T, ...work, seconds, calibrated: calib !== null, refusal };
+}
+
+/** This device's speed, measured from a finished iteration (null when it trained or generated nothing). */
+export function calibrate(cfg: RunConfig, r: IterationRecord): Calibration | null {
+  const ft = r.seconds.finetune ?? 0;
+  const gen = (r.seconds.generate ?? 0) + (r.seconds.rationalize ?? 0) + (r.seconds.evaluate ?? 0);
+  const retried = cfg.star.rationalize ? r.generated - r.correct : 0;
+  const steps = decodeSteps(cfg, r.generated) + decodeSteps(cfg, retried) + decodeSteps(cfg, cfg.star.evalSize);
+  if (r.trainSteps === 0 || ft <= 0 || gen <= 0 || steps === 0) return null;
+  return { trainStep: ft / r.trainSteps, decodeStep: gen / steps };
+}
