@@ -131,5 +131,6 @@ export function formatMarkdown(doc: BenchDocument): string {
     }
     return `| ${cells.join(' | ')} |`;
   });
-  return [`Device: ${head}`, '', `| ${cols.join(' | ')} |`, `|${cols.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows].join('\n');
+  const how = doc.command ? `\n\nRun: \`${doc.command}\`` : '';
+  return [`Device: ${head}${how}`, '', `| ${cols.join(' | ')} |`, `|${cols.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows].join('\n');
 }

@@ -111,7 +111,7 @@ export function parseMatmulShapes(text: string): MatmulShape[] {
     const m = /^(\d+)x(\d+)x(\d+)(t?)$/.exec(item.trim());
     if (!m) throw new Error(`matmul shape "${item}" is not MxNxK or MxNxKt (e.g. 1024x1024x1024)`);
     const [M, N, K] = [Number(m[1]), Number(m[2]), Number(m[3])];
-    return { label: M === N && N === K && !m[4] ? 'square' : 'custom', M, N, K, transB: m[4] === 't' };
+    return { label: m[4] ? 'linear x·W^T' : M === N && N === K ? 'square' : 'plain', M, N, K, transB: m[4] === 't' };
   });
 }
 

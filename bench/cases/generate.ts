@@ -21,7 +21,7 @@ export interface GenerateShape {
 }
 
 export function generateName(s: GenerateShape): string {
-  return `decode ${s.preset} B${s.B}`;
+  return `generate() ${s.preset} B${s.B}`;
 }
 
 export async function generateCase(gpu: Gpu, s: GenerateShape, repeats: number): Promise<CaseResult> {
