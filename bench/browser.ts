@@ -5,9 +5,7 @@
 // window.__bench reports the state and, when done, the JSON document.
 
 import { requestGpu } from '../src/gpu/device';
-import { loadJax } from './peers/jax';
 import type { Peer } from './peers/peer';
-import { loadTfjs } from './peers/tfjs';
 import { type BenchDocument, checkDocument, formatTable, type PeerName } from './report';
 import { type Group, GROUPS, plan, runSuite } from './suite';
 
@@ -18,7 +16,11 @@ export interface BenchState {
   log: string[];
 }
 
-const LOADERS: Record<PeerName, () => Promise<Peer>> = { tfjs: loadTfjs, 'jax-js': loadJax };
+// Peer modules load on demand: a peer package that is missing or broken then costs only that peer.
+const LOADERS: Record<PeerName, () => Promise<Peer>> = {
+  tfjs: async () => (await import('./peers/tfjs')).loadTfjs(),
+  'jax-js': async () => (await import('./peers/jax')).loadJax(),
+};
 const status: BenchState = { state: 'idle', log: [] };
 (window as unknown as { __bench: BenchState }).__bench = status;
 

@@ -10,9 +10,7 @@ import { dirname } from 'node:path';
 import { type FlagSpec, parseArgs, UsageError, usage } from '../src/cli/args';
 import { requestGpu } from '../src/gpu/device';
 import { installNavigatorGpu } from './node_gpu';
-import { loadJax } from './peers/jax';
 import type { Peer } from './peers/peer';
-import { loadTfjs } from './peers/tfjs';
 import { type BenchDocument, checkDocument, formatTable, type PeerName } from './report';
 import { type Group, GROUPS, parseMatmulShapes, parseTrainShapes, plan, runSuite } from './suite';
 
@@ -28,7 +26,11 @@ const FLAGS: Record<string, FlagSpec> = {
   help: { type: 'bool', help: 'print this help' },
 };
 
-const LOADERS: Record<PeerName, () => Promise<Peer>> = { tfjs: loadTfjs, 'jax-js': loadJax };
+// Peer modules load on demand: a peer package that is missing or broken then costs only that peer.
+const LOADERS: Record<PeerName, () => Promise<Peer>> = {
+  tfjs: async () => (await import('./peers/tfjs')).loadTfjs(),
+  'jax-js': async () => (await import('./peers/jax')).loadJax(),
+};
 
 function list<T extends string>(flag: string, value: string | undefined, known: readonly T[], fallback: T[]): T[] {
   if (value === undefined) return fallback;
