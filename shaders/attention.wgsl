@@ -20,6 +20,12 @@
 //   over D accumulate dk_j = scale * sum P_ij (dP_ij - delta_i) q_i and dv_j = sum P_ij dout_i.
 //   dk and dv are separate kernels so no entry point binds more than 8 storage buffers.
 // Every sum runs in a fixed order in one workgroup: the results are deterministic (no atomics).
+//
+// Row variants (forward_row, bwd_dq_row, bwd_dk_row, bwd_dv_row; the host picks them on CPU drivers
+// such as SwiftShader, where a barrier costs a context switch): one thread owns a whole row, the same
+// rows as above, with its vectors in private arrays, and walks its keys (or its (head, query) pairs)
+// one at a time: no shared memory, no barriers. The forward folds each key into the online softmax
+// as it goes. Grid (host): grid1d(rows, WG), row = flat workgroup index * WG + local index.
 
 struct Params {
   B: u32,
@@ -316,4 +322,109 @@ fn bwd_dv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   }
   if (d0 < p.D) { dv[kr.kBase + d0] = acc0; }
   if (d1 < p.D) { dv[kr.kBase + d1] = acc1; }
+}
+
+// ---- row variants: one thread per row ------------------------------------------------------------
+
+@compute @workgroup_size(64)
+fn forward_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (r >= p.B * p.Tq * p.H) { return; }
+  let row = rowOf(r, p.Tq, p.H);
+  let qBase = r * p.D;
+  let lseIdx = (row.b * p.H + row.h) * p.Tq + row.t;
+  let pos = p.qOffset + row.t;
+  let s0 = start[row.b];
+  var qv: array<f32, MAXD>;
+  var acc: array<f32, MAXD>;
+  for (var d = 0u; d < p.D; d++) { qv[d] = q[qBase + d]; }
+  let kEnd = min(pos + 1u, p.Tk); // keys [s0, kEnd); none for a padding query
+  let stride = p.Hkv * p.D;
+  let kvBase = row.b * p.Tk * stride + (row.h / groupSize()) * p.D;
+  var m = NEG;
+  var l = 0.0;
+  for (var j = s0; j < kEnd; j++) {
+    let kb = kvBase + j * stride;
+    var dot = 0.0;
+    for (var d = 0u; d < p.D; d++) { dot += qv[d] * k[kb + d]; }
+    let s = dot * p.scale;
+    let mNew = max(m, s);
+    let alpha = exp(m - mNew);
+    let pj = exp(s - mNew);
+    l = l * alpha + pj;
+    for (var d = 0u; d < p.D; d++) { acc[d] = acc[d] * alpha + pj * v[kb + d]; }
+    m = mNew;
+  }
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  for (var d = 0u; d < p.D; d++) { out[qBase + d] = acc[d] * inv; }
+  lse[lseIdx] = select(0.0, m + log(l), l > 0.0);
+}
+
+@compute @workgroup_size(64)
+fn bwd_dq_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let T = p.Tq;
+  let r = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (r >= p.B * T * p.H) { return; }
+  let row = rowOf(r, T, p.H);
+  let qBase = r * p.D;
+  let s0 = start[row.b];
+  var qv: array<f32, MAXD>;
+  var gv: array<f32, MAXD>; // dout_i
+  var acc: array<f32, MAXD>;
+  for (var d = 0u; d < p.D; d++) { qv[d] = q[qBase + d]; gv[d] = dout[qBase + d]; }
+  let rIdx = (row.b * p.H + row.h) * T + row.t;
+  let lseI = lse_in[rIdx];
+  let deltaI = delta_in[rIdx];
+  let stride = p.Hkv * p.D;
+  let kvBase = row.b * T * stride + (row.h / groupSize()) * p.D;
+  let kEnd = select(s0, row.t + 1u, row.t >= s0); // padding queries keep zero gradients
+  for (var j = s0; j < kEnd; j++) {
+    let kb = kvBase + j * stride;
+    var s = 0.0;
+    var dp = 0.0;
+    for (var d = 0u; d < p.D; d++) { s += qv[d] * k[kb + d]; dp += gv[d] * v[kb + d]; }
+    let ds = exp(s * p.scale - lseI) * (dp - deltaI);
+    for (var d = 0u; d < p.D; d++) { acc[d] += ds * k[kb + d]; }
+  }
+  for (var d = 0u; d < p.D; d++) { dq[qBase + d] = acc[d] * p.scale; }
+}
+
+@compute @workgroup_size(64)
+fn bwd_dk_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (r >= p.B * p.Tq * p.Hkv) { return; }
+  let kr = keyRowOf(r);
+  var kv: array<f32, MAXD>;
+  var vv: array<f32, MAXD>;
+  var acc: array<f32, MAXD>;
+  for (var d = 0u; d < p.D; d++) { kv[d] = k[kr.kBase + d]; vv[d] = v[kr.kBase + d]; }
+  let pairs = select(0u, kr.pairs, kr.j >= start[kr.b]); // masked keys keep zero gradients
+  for (var n = 0u; n < pairs; n++) {
+    let pi = pairOf(kr, n);
+    var s = 0.0;
+    var dp = 0.0;
+    for (var d = 0u; d < p.D; d++) { s += q[pi.x + d] * kv[d]; dp += dout[pi.x + d] * vv[d]; }
+    let ds = exp(s * p.scale - lse_in[pi.y]) * (dp - delta_in[pi.y]);
+    for (var d = 0u; d < p.D; d++) { acc[d] += ds * q[pi.x + d]; }
+  }
+  for (var d = 0u; d < p.D; d++) { dk[kr.kBase + d] = acc[d] * p.scale; }
+}
+
+@compute @workgroup_size(64)
+fn bwd_dv_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (r >= p.B * p.Tq * p.Hkv) { return; }
+  let kr = keyRowOf(r);
+  var kv: array<f32, MAXD>;
+  var acc: array<f32, MAXD>;
+  for (var d = 0u; d < p.D; d++) { kv[d] = k[kr.kBase + d]; }
+  let pairs = select(0u, kr.pairs, kr.j >= start[kr.b]);
+  for (var n = 0u; n < pairs; n++) {
+    let pi = pairOf(kr, n);
+    var s = 0.0;
+    for (var d = 0u; d < p.D; d++) { s += q[pi.x + d] * kv[d]; }
+    let pij = exp(s * p.scale - lse_in[pi.y]);
+    for (var d = 0u; d < p.D; d++) { acc[d] += pij * dout[pi.x + d]; }
+  }
+  for (var d = 0u; d < p.D; d++) { dv[kr.kBase + d] = acc[d]; }
 }

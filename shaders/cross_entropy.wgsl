@@ -11,6 +11,10 @@
 //   in the mean loss) and its gradient has no one-hot term.
 //   Grid (host): grid1d(BT, 1) workgroups; row = wid.x + wid.y * nwg.x, surplus groups exit.
 //
+// main_row: the same results with one thread per row (the host picks it on CPU drivers, where each
+//   barrier costs a context switch): the thread makes the online pass over its row, writes the loss
+//   and, with grad = 1, the row's dlogits. Grid (host): grid1d(BT, 64); row = flat group * 64 + lid.
+//
 // weighted_sum: a single workgroup of 256 threads computes out[0] = sum_r weights[r] * losses[r].
 //   Thread lid sums rows lid, lid + 256, ... in order, then a fixed tree adds the 256 partials, so
 //   the result is bit-identical from run to run. Grid (host): 1 workgroup.
@@ -106,4 +110,33 @@ fn weighted_sum(@builtin(local_invocation_index) lid: u32) {
     workgroupBarrier();
   }
   if (lid == 0u) { sum_out[0] = s_sum[0]; }
+}
+
+@compute @workgroup_size(64)
+fn main_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.rows) { return; }
+  let V = p.V;
+  let base = row * V;
+  let t = targets[row];
+  var m = LOWEST;
+  var s = 0.0;
+  for (var j = 0u; j < V; j++) {
+    let x = logits[base + j];
+    let m_new = max(m, x);
+    s = s * exp(m - m_new) + exp(x - m_new);
+    m = m_new;
+  }
+  let lse = m + log(s);
+  if (t < V) {
+    losses[row] = lse - logits[base + t];
+  } else {
+    losses[row] = bitcast<f32>(0x7fc00000u | t);
+  }
+  if (p.grad == 0u) { return; }
+  let w = weights[row];
+  for (var j = 0u; j < V; j++) {
+    let i = base + j;
+    logits[i] = w * (exp(logits[i] - lse) - select(0.0, 1.0, j == t));
+  }
 }

@@ -20,6 +20,14 @@
 // Performance notes for later: vec4 global loads when K / M / N are multiples of 4, double-buffered
 // slabs, a narrower tile (or a GEMV path) when M or N is tiny, and f16 operands.
 //
+// Direct (entry points direct, direct_bias; the host picks them on CPU drivers such as SwiftShader,
+// where every workgroup barrier is a context switch and shared memory is just more memory): each
+// workgroup of WG x WG threads owns a (4 WG)x(4 WG) tile as above, but thread (tx, ty) owns the
+// contiguous 4x4 block at rows tileM + 4 ty + i, columns tileN + 4 tx + j, and reads op(A) and op(B)
+// straight from global memory, one k at a time: no shared memory, no barriers. Rows and columns past
+// M, N are clamped for loading and skipped for storing. Both paths add k in the same order with fma,
+// so they give the same bits. Grid (host): as above.
+//
 // sum_rows: out[n] (+)= sum_m x[m, n], x [M, N] (the bias gradient, sum over the BT rows of dy).
 // Each workgroup of 32x8 threads owns 32 columns: thread (tx, ty) sums rows ty, ty+8, ... of column
 // tileN + tx in order, then the 8 partial sums are combined by a fixed tree in shared memory, so the
@@ -112,6 +120,34 @@ fn tileOrigin(flat: u32) -> vec2u {
   return vec2u((flat / p.tilesN) * BM, (flat % p.tilesN) * BN);
 }
 
+// Write the finished block: acc[i * TN + j] is C[m0 + step * i, n0 + step * j] (step = WG for the
+// tiled layout, 1 for the direct one). Two functions, because an entry point that merely reaches code
+// naming `bias` must bind it.
+fn writeBlock(m0: u32, n0: u32, step: u32) {
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + step * i;
+    if (m >= p.M) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + step * j;
+      if (n >= p.N) { break; }
+      let v = p.alpha * acc[i * TN + j];
+      if (ACCUMULATE) { c[m * p.N + n] += v; } else { c[m * p.N + n] = v; }
+    }
+  }
+}
+
+fn writeBlockBias(m0: u32, n0: u32, step: u32) {
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + step * i;
+    if (m >= p.M) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + step * j;
+      if (n >= p.N) { break; }
+      c[m * p.N + n] = p.alpha * acc[i * TN + j] + bias[n];
+    }
+  }
+}
+
 @compute @workgroup_size(WG, WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_id) lid3: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -119,17 +155,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (flat >= p.tiles) { return; } // uniform: the same for the whole workgroup
   let o = tileOrigin(flat);
   mainLoop(o.x, o.y, lid3.x, lid3.y, lid);
-  for (var i = 0u; i < TM; i++) {
-    let m = o.x + lid3.y + WG * i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = o.y + lid3.x + WG * j;
-      if (n >= p.N) { break; }
-      let idx = m * p.N + n;
-      let v = p.alpha * acc[i * TN + j];
-      if (ACCUMULATE) { c[idx] += v; } else { c[idx] = v; }
-    }
-  }
+  writeBlock(o.x + lid3.y, o.y + lid3.x, WG);
 }
 
 @compute @workgroup_size(WG, WG)
@@ -139,15 +165,48 @@ fn main_bias(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   if (flat >= p.tiles) { return; }
   let o = tileOrigin(flat);
   mainLoop(o.x, o.y, lid3.x, lid3.y, lid);
-  for (var i = 0u; i < TM; i++) {
-    let m = o.x + lid3.y + WG * i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = o.y + lid3.x + WG * j;
-      if (n >= p.N) { break; }
-      c[m * p.N + n] = p.alpha * acc[i * TN + j] + bias[n];
-    }
+  writeBlockBias(o.x + lid3.y, o.y + lid3.x, WG);
+}
+
+// The direct path's product for the 4x4 block at (m0, n0), into acc.
+fn directLoop(m0: u32, n0: u32) {
+  var ra: array<u32, 4>;
+  var cb: array<u32, 4>;
+  for (var i = 0u; i < 4u; i++) { ra[i] = min(m0 + i, p.M - 1u); cb[i] = min(n0 + i, p.N - 1u); }
+  var rows: array<vec4f, 4>; // rows[i][j] = block element (i, j)
+  for (var k = 0u; k < p.K; k++) {
+    var av: vec4f;
+    var bv: vec4f;
+    if (TRANS_A) { let o = k * p.M; av = vec4f(a[o + ra[0]], a[o + ra[1]], a[o + ra[2]], a[o + ra[3]]); }
+    else { av = vec4f(a[ra[0] * p.K + k], a[ra[1] * p.K + k], a[ra[2] * p.K + k], a[ra[3] * p.K + k]); }
+    if (TRANS_B) { bv = vec4f(b[cb[0] * p.K + k], b[cb[1] * p.K + k], b[cb[2] * p.K + k], b[cb[3] * p.K + k]); }
+    else { let o = k * p.N; bv = vec4f(b[o + cb[0]], b[o + cb[1]], b[o + cb[2]], b[o + cb[3]]); }
+    rows[0] = fma(vec4f(av.x), bv, rows[0]);
+    rows[1] = fma(vec4f(av.y), bv, rows[1]);
+    rows[2] = fma(vec4f(av.z), bv, rows[2]);
+    rows[3] = fma(vec4f(av.w), bv, rows[3]);
   }
+  for (var i = 0u; i < TM; i++) {
+    for (var j = 0u; j < TN; j++) { acc[i * TN + j] = rows[i][j]; }
+  }
+}
+
+@compute @workgroup_size(WG, WG)
+fn direct(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid3: vec3u) {
+  let flat = wid.x + wid.y * nwg.x;
+  if (flat >= p.tiles) { return; }
+  let o = tileOrigin(flat) + 4u * lid3.yx;
+  directLoop(o.x, o.y);
+  writeBlock(o.x, o.y, 1u);
+}
+
+@compute @workgroup_size(WG, WG)
+fn direct_bias(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid3: vec3u) {
+  let flat = wid.x + wid.y * nwg.x;
+  if (flat >= p.tiles) { return; }
+  let o = tileOrigin(flat) + 4u * lid3.yx;
+  directLoop(o.x, o.y);
+  writeBlockBias(o.x, o.y, 1u);
 }
 
 // ---- sum_rows -----------------------------------------------------------------------------------

@@ -11,6 +11,9 @@
 // Same layout as forward: one workgroup per row, tree reduction of sum_c(g * x), grid1d(BT, 1).
 // ACCUMULATE (override) adds into dx (the residual stream) instead of overwriting it.
 //
+// forward_row, backward_dx_row: the same, one thread per row (the host picks them on CPU drivers,
+// where each barrier costs a context switch). Grid (host): grid1d(BT, 64); row = flat group * 64 + lid.
+//
 // backward_dw: dw[c] = sum_r dy[r, c] * x[r, c] * rstd[r] (always overwritten). A workgroup of 64x4
 // threads owns 64 columns: thread (tx, ty) sums rows ty, ty+4, ... of column 64*g + tx in order, then
 // the 4 partial sums are added in a fixed order in shared memory, so the result is deterministic.
@@ -123,5 +126,36 @@ fn backward_dw(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
       total += part[k * DW_COLS + tid.x];
     }
     dw[c] = total;
+  }
+}
+
+@compute @workgroup_size(64)
+fn forward_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.rows) { return; }
+  let base = row * p.C;
+  var ss = 0.0;
+  for (var c = 0u; c < p.C; c++) {
+    let v = x[base + c];
+    ss += v * v;
+  }
+  let r = inverseSqrt(ss / f32(p.C) + p.eps);
+  for (var c = 0u; c < p.C; c++) { y[base + c] = x[base + c] * r * w[c]; }
+  rstd_out[row] = r;
+}
+
+@compute @workgroup_size(64)
+fn backward_dx_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.rows) { return; }
+  let base = row * p.C;
+  var s = 0.0;
+  for (var c = 0u; c < p.C; c++) { s += w[c] * dy[base + c] * x[base + c]; }
+  let r = rstd[row];
+  let k = r * r * s / f32(p.C);
+  for (var c = 0u; c < p.C; c++) {
+    let i = base + c;
+    let g = r * (w[c] * dy[i] - x[i] * k);
+    if (ACCUMULATE) { dx[i] += g; } else { dx[i] = g; }
   }
 }

@@ -32,12 +32,27 @@ export interface Gpu {
   limits: GPUSupportedLimits;
   /** True when the device was created with the `shader-f16` feature. */
   f16: boolean;
+  /**
+   * Which kernel variants the ops pick: 'gpu' (shared-memory tiles, a workgroup per row) on real GPUs;
+   * 'cpu' (no shared memory, no barriers, a thread per row) on CPU drivers such as SwiftShader, where
+   * each barrier costs a context switch. Both give the same results; tests run both.
+   */
+  kernels: KernelProfile;
   /** Counts what the engine allocated through src/gpu/buffers.ts (tests use it to prove reuse). */
   stats: { buffersCreated: number; bytesCreated: number };
   /** The first uncaptured error or loss, if any. */
   failure: GpuError | null;
   /** Resolves (never rejects) with the loss as a GpuError when the device is lost. */
   lost: Promise<GpuError>;
+}
+
+export type KernelProfile = 'gpu' | 'cpu';
+
+/** CPU Vulkan/D3D drivers (SwiftShader, WARP, llvmpipe) run compute on the host's cores. */
+export function kernelProfileOf(info: { vendor?: string; architecture?: string; description?: string; device?: string; isFallbackAdapter?: boolean }): KernelProfile {
+  if (info.isFallbackAdapter) return 'cpu';
+  const text = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.description ?? ''} ${info.device ?? ''}`.toLowerCase();
+  return /swiftshader|llvmpipe|lavapipe|microsoft basic render|warp/.test(text) ? 'cpu' : 'gpu';
 }
 
 /** Debian's chromium package ships SwiftShader, a CPU Vulkan driver that Dawn can use. */
@@ -89,7 +104,7 @@ async function nodeAdapter(powerPreference: GPUPowerPreference): Promise<{ adapt
 }
 
 /** Acquire a device with the adapter's own limits (not the defaults), ready for the engine. */
-export async function requestGpu(opts: { powerPreference?: GPUPowerPreference; f16?: boolean } = {}): Promise<Gpu> {
+export async function requestGpu(opts: { powerPreference?: GPUPowerPreference; f16?: boolean; kernels?: KernelProfile } = {}): Promise<Gpu> {
   const powerPreference = opts.powerPreference ?? 'high-performance';
   let adapter: GPUAdapter | null;
   let backend: string;
@@ -133,6 +148,7 @@ export async function requestGpu(opts: { powerPreference?: GPUPowerPreference; f
     },
     limits: device.limits,
     f16: wantF16,
+    kernels: opts.kernels ?? kernelProfileOf({ ...info, isFallbackAdapter: (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter }),
     stats: { buffersCreated: 0, bytesCreated: 0 },
     failure: null,
     lost: device.lost.then((l) => {

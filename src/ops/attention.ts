@@ -2,7 +2,7 @@
 import code from '../../shaders/attention.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch, setUniforms, type UniformField } from '../gpu/kernel';
+import { type Dispatch, grid1d, makeDispatch, perRow, setUniforms, type UniformField } from '../gpu/kernel';
 import { checkDims, checkLen } from './shapes';
 
 const shader = { name: 'attention', code };
@@ -75,7 +75,7 @@ function forwardParams(a: AttentionArgs, qOffset: number): UniformField[] {
   return params(a.B, a.Tq, a.Tk, a.H, a.Hkv, a.D, qOffset, scaleOf('attention', a.D, a.scale));
 }
 
-/** Forward: out and lse from q, k, v. One workgroup per (b, t, h) query row. */
+/** Forward: out and lse from q, k, v, per (b, t, h) query row. */
 export function attention(gpu: Gpu, args: AttentionArgs): Dispatch[] {
   const { q, k, v, out, lse, start, B, Tq, Tk, H, Hkv, D } = args;
   const op = 'attention';
@@ -91,10 +91,9 @@ export function attention(gpu: Gpu, args: AttentionArgs): Dispatch[] {
     makeDispatch(gpu, {
       label: 'attention.forward',
       shader,
-      entry: 'forward',
+      ...perRow(gpu, 'forward', B * Tq * H),
       uniforms: forwardParams(args, qOffset),
       buffers: { 1: q, 2: k, 3: v, 4: start, 5: out, 6: lse },
-      workgroups: grid1d(gpu, B * Tq * H, 1),
     }),
   ];
 }
@@ -120,8 +119,8 @@ export function attentionBackward(gpu: Gpu, args: AttentionBackwardArgs): Dispat
   checkLen(op, { lse, delta }, B * H * T);
   checkLen(op, { start }, B);
   const uniforms = params(B, T, T, H, Hkv, D, 0, scale);
-  const queryRows = grid1d(gpu, B * T * H, 1);
-  const keyRows = grid1d(gpu, B * T * Hkv, 1);
+  const queryRows = B * T * H;
+  const keyRows = B * T * Hkv;
   const common = { 1: q, 2: k, 4: start, 8: dout, 10: lse };
   return [
     makeDispatch(gpu, {
@@ -135,26 +134,23 @@ export function attentionBackward(gpu: Gpu, args: AttentionBackwardArgs): Dispat
     makeDispatch(gpu, {
       label: 'attention.bwd_dq',
       shader,
-      entry: 'bwd_dq',
+      ...perRow(gpu, 'bwd_dq', queryRows),
       uniforms,
       buffers: { ...common, 3: v, 11: delta, 12: dq },
-      workgroups: queryRows,
     }),
     makeDispatch(gpu, {
       label: 'attention.bwd_dk',
       shader,
-      entry: 'bwd_dk',
+      ...perRow(gpu, 'bwd_dk', keyRows),
       uniforms,
       buffers: { ...common, 3: v, 11: delta, 13: dk },
-      workgroups: keyRows,
     }),
     makeDispatch(gpu, {
       label: 'attention.bwd_dv',
       shader,
-      entry: 'bwd_dv',
+      ...perRow(gpu, 'bwd_dv', keyRows),
       uniforms,
       buffers: { ...common, 14: dv },
-      workgroups: keyRows,
     }),
   ];
 }

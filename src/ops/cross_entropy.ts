@@ -3,7 +3,7 @@
 import code from '../../shaders/cross_entropy.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
+import { type Dispatch, makeDispatch, perRow } from '../gpu/kernel';
 import { checkDims, checkLen } from './shapes';
 
 const shader = { name: 'cross_entropy', code };
@@ -19,7 +19,7 @@ export interface CrossEntropyArgs {
   grad?: boolean;
 }
 
-/** One workgroup per row: the row's softmax statistics, its loss and (grad mode) its gradient. */
+/** Per row (a workgroup each, or a thread each on CPU drivers): the row's softmax statistics, its loss and (grad mode) its gradient. */
 export function crossEntropy(gpu: Gpu, { logits, targets, weights, losses, rows, V, grad = false }: CrossEntropyArgs): Dispatch[] {
   checkDims('crossEntropy', { rows, V });
   checkLen('crossEntropy', { logits }, rows * V);
@@ -28,10 +28,9 @@ export function crossEntropy(gpu: Gpu, { logits, targets, weights, losses, rows,
     makeDispatch(gpu, {
       label: grad ? 'cross_entropy.fwd_bwd' : 'cross_entropy.fwd',
       shader,
-      entry: 'main',
+      ...perRow(gpu, 'main', rows),
       uniforms: [rows, V, grad ? 1 : 0],
       buffers: { 1: logits, 2: targets, 3: weights, 4: losses },
-      workgroups: grid1d(gpu, rows, 1),
     }),
   ];
 }

@@ -54,7 +54,9 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   }
   checkNoAlias('matmul', 'c', c, bias ? { a, b, bias } : { a, b });
 
-  const WG = threadsPerSide(M, N);
+  // CPU drivers take the barrier-free direct path with 8x8 threads (32x32 tiles); see the shader.
+  const direct = gpu.kernels === 'cpu';
+  const WG = direct ? 8 : threadsPerSide(M, N);
   const tilesN = Math.ceil(N / (4 * WG));
   const tiles = Math.ceil(M / (4 * WG)) * tilesN;
   const uniforms = [M, N, K, tilesN, tiles, { f32: alpha }];
@@ -62,13 +64,13 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   const workgroups = grid1d(gpu, tiles, 1);
   const label = `matmul ${M}x${N}x${K}${transA ? ' tA' : ''}${transB ? ' tB' : ''}${accumulate ? ' +=' : ''}${alpha !== 1 ? ` x${alpha}` : ''}`;
   if (bias) {
-    return [makeDispatch(gpu, { label, shader, entry: 'main_bias', constants: flags, uniforms, buffers: { 1: a, 2: b, 3: c, 4: bias }, workgroups })];
+    return [makeDispatch(gpu, { label, shader, entry: direct ? 'direct_bias' : 'main_bias', constants: flags, uniforms, buffers: { 1: a, 2: b, 3: c, 4: bias }, workgroups })];
   }
   return [
     makeDispatch(gpu, {
       label,
       shader,
-      entry: 'main',
+      entry: direct ? 'direct' : 'main',
       constants: { ...flags, ACCUMULATE: accumulate ? 1 : 0 },
       uniforms,
       buffers: { 1: a, 2: b, 3: c },

@@ -9,7 +9,7 @@
 import code from '../../shaders/rmsnorm.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
+import { type Dispatch, grid1d, makeDispatch, perRow } from '../gpu/kernel';
 import { checkDims, checkLen, checkNoAlias } from './shapes';
 
 const shader = { name: 'rmsnorm', code };
@@ -58,11 +58,10 @@ export function rmsnorm(gpu: Gpu, { x, w, y, rstd, rows, C, eps }: RmsnormArgs):
     makeDispatch(gpu, {
       label: 'rmsnorm.forward',
       shader,
-      entry: 'forward',
+      ...perRow(gpu, 'forward', rows),
       constants: { WG: rowThreads(C) },
       uniforms: [rows, C, { f32: eps }],
       buffers: { 1: x, 2: w, 3: y, 4: rstd },
-      workgroups: grid1d(gpu, rows, 1),
     }),
   ];
 }
@@ -81,11 +80,10 @@ export function rmsnormBackward(gpu: Gpu, args: RmsnormBackwardArgs): Dispatch[]
   const dxPass = makeDispatch(gpu, {
     label: 'rmsnorm.backward_dx',
     shader,
-    entry: 'backward_dx',
+    ...perRow(gpu, 'backward_dx', rows),
     constants: { ACCUMULATE: accumulate ? 1 : 0, WG: rowThreads(C) },
     uniforms,
     buffers: { 1: x, 2: w, 5: dy, 6: rstd, 7: dx },
-    workgroups: grid1d(gpu, rows, 1),
   });
   if (!dw) return [dxPass];
   return [

@@ -42,6 +42,8 @@ export interface Trainer {
   /** Gradients of `trainable`, in its layout. */
   grads: ParamBuffers;
   acts: Acts<View>;
+  /** What one trainStep encodes, in order (after the gradients are cleared): for per-kernel profiles. */
+  stepDispatches: readonly Dispatch[];
   /** Optimizer steps taken so far. */
   step: number;
   setBatch(batch: Batch): void;
@@ -145,7 +147,7 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   const inference = [...forwardPass, ...lossOnly];
 
   const trainer: Trainer = {
-    cfg, shape, optim, params, trainable, grads, acts, step: 0,
+    cfg, shape, optim, params, trainable, grads, acts, stepDispatches: trainDispatches, step: 0,
     setBatch(batch) {
       for (const [name, arr] of [['tokens', batch.tokens], ['targets', batch.targets], ['mask', batch.mask]] as const) {
         if (arr.length !== BT) throw new Error(`Batch ${name} has ${arr.length} entries; this trainer takes B*T = ${B}*${T} = ${BT}.`);

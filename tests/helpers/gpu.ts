@@ -1,6 +1,6 @@
 // Shared test plumbing: one GPU per test file, seeded inputs, and views made from CPU arrays.
 import { createWith, readF32, readU32, type View } from '../../src/gpu/buffers';
-import { type Gpu, requestGpu } from '../../src/gpu/device';
+import { type Gpu, type KernelProfile, requestGpu } from '../../src/gpu/device';
 
 let cached: Promise<Gpu> | null = null;
 
@@ -19,3 +19,11 @@ export function u32View(gpu: Gpu, data: ArrayLike<number>, label = ''): View {
 }
 
 export { readF32, readU32 };
+
+/** Both kernel profiles: ops pick their variants by gpu.kernels, so kernel tests run each. */
+export const KERNEL_PROFILES: readonly KernelProfile[] = ['gpu', 'cpu'];
+
+/** The test GPU with its ops set to one profile's kernel variants (the pipeline cache is shared). */
+export async function gpuWith(kernels: KernelProfile): Promise<Gpu> {
+  return { ...(await testGpu()), kernels };
+}

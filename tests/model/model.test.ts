@@ -11,7 +11,7 @@ import { DEFAULT_OPTIM, type OptimConfig } from '../../src/train/config';
 import { lrAt } from '../../src/train/schedule';
 import { type Batch, createTrainer } from '../../src/train/trainer';
 import { rng, shuffle } from '../../src/util/random';
-import { testGpu } from '../helpers/gpu';
+import { gpuWith, KERNEL_PROFILES, testGpu } from '../helpers/gpu';
 import { assertClose, FWD, GRAD } from '../helpers/numeric';
 
 function randomBatch(cfg: ModelConfig, B: number, T: number, seed: number, start?: number[]): Batch {
@@ -33,9 +33,9 @@ const cases: { name: string; cfg: ModelConfig; B: number; T: number; start?: num
 ];
 
 describe('whole model vs CPU reference', () => {
-  for (const c of cases) {
-    it(`${c.name}: logits, loss and every gradient match`, async () => {
-      const gpu = await testGpu();
+  for (const c of cases.flatMap((c) => KERNEL_PROFILES.map((kernels) => ({ ...c, kernels })))) {
+    it(`${c.name}, ${c.kernels} kernels: logits, loss and every gradient match`, async () => {
+      const gpu = await gpuWith(c.kernels);
       const params = initParams(c.cfg, 1);
       // Larger weights than init make the check meaningful (init-scale activations are tiny).
       for (const [name, t] of params) if (!name.endsWith('layernorm.weight') && name !== 'model.norm.weight') t.forEach((v, i) => (t[i] = v * 10));
@@ -56,8 +56,8 @@ describe('whole model vs CPU reference', () => {
     });
   }
 
-  it('ten AdamW steps give the reference losses (1e-3 relative)', async () => {
-    const gpu = await testGpu();
+  it.each(KERNEL_PROFILES)('ten AdamW steps give the reference losses (1e-3 relative), %s kernels', async (kernels) => {
+    const gpu = await gpuWith(kernels);
     const cfg = presetConfig('micro');
     const [B, T] = [2, 6];
     const optim: OptimConfig = { ...DEFAULT_OPTIM, lr: 1e-2, warmupSteps: 3, maxGradNorm: 0.5 };

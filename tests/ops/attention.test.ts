@@ -5,7 +5,7 @@ import { run } from '../../src/gpu/kernel';
 import { attention, attentionBackward, setAttentionOffset } from '../../src/ops/attention';
 import * as ref from '../../src/reference/attention';
 import { randn, rng } from '../../src/util/random';
-import { f32View, readF32, testGpu, u32View } from '../helpers/gpu';
+import { f32View, gpuWith, KERNEL_PROFILES, readF32, testGpu, u32View } from '../helpers/gpu';
 import { assertClose, dot, finiteDiff, FWD, GRAD } from '../helpers/numeric';
 
 interface Case {
@@ -58,91 +58,6 @@ async function gpuForward(gpu: Gpu, c: Case, x: ReturnType<typeof inputs>) {
   return { views, out, lse };
 }
 
-describe('attention forward', () => {
-  for (const c of CASES) {
-    it(`matches the reference for ${name(c)}`, async () => {
-      const gpu = await testGpu();
-      const x = inputs(c, c.T * 31 + c.D);
-      const { out, lse } = await gpuForward(gpu, c, x);
-      const want = ref.attention({ ...x, B: c.B, Tq: c.T, Tk: c.T, H: c.H, Hkv: c.Hkv, D: c.D, scale: c.scale });
-      const gotOut = await readF32(gpu, out);
-      const gotLse = await readF32(gpu, lse);
-      assertClose(gotOut, want.out, FWD, 'out');
-      assertClose(gotLse, want.lse, FWD, 'lse');
-      // Padding rows are exactly zero (the reference would also accept tiny values).
-      x.start.forEach((s, b) => {
-        for (let t = 0; t < s; t++) {
-          for (let i = 0; i < c.H * c.D; i++) expect(gotOut[(b * c.T + t) * c.H * c.D + i]).toBe(0);
-          for (let h = 0; h < c.H; h++) expect(gotLse[(b * c.H + h) * c.T + t]).toBe(0);
-        }
-      });
-    });
-  }
-});
-
-describe('attention decoding', () => {
-  const c: Case = { B: 2, T: 9, H: 4, Hkv: 2, D: 8, start: [0, 3] };
-  const cap = 12; // KV cache capacity; keys past the current position hold garbage and must be masked
-  const W = c.H * c.D;
-  const x = inputs(c, 5, cap);
-  const full = ref.attention({ ...x, k: rows(x.k, c.B, cap, c.Hkv * c.D, 0, c.T), v: rows(x.v, c.B, cap, c.Hkv * c.D, 0, c.T), B: c.B, Tq: c.T, Tk: c.T, H: c.H, Hkv: c.Hkv, D: c.D });
-  const lseRows = (t0: number, n: number) => rows(full.lse, c.B * c.H, c.T, 1, t0, n);
-
-  async function decode(gpu: Gpu, t0: number, n: number) {
-    const out = createBuffer(gpu, c.B * n * W * 4);
-    const lse = createBuffer(gpu, c.B * c.H * n * 4);
-    const args = {
-      q: f32View(gpu, rows(x.q, c.B, c.T, W, t0, n)),
-      k: f32View(gpu, x.k),
-      v: f32View(gpu, x.v),
-      start: u32View(gpu, x.start),
-      out,
-      lse,
-      B: c.B,
-      Tq: n,
-      Tk: cap,
-      H: c.H,
-      Hkv: c.Hkv,
-      D: c.D,
-    };
-    return { args, out, lse };
-  }
-
-  it('one query at qOffset 8 equals the last row of the full computation', async () => {
-    const gpu = await testGpu();
-    const { args, out, lse } = await decode(gpu, 8, 1);
-    await run(gpu, attention(gpu, { ...args, qOffset: 8 }));
-    assertClose(await readF32(gpu, out), rows(full.out, c.B, c.T, W, 8, 1), FWD, 'out');
-    assertClose(await readF32(gpu, lse), lseRows(8, 1), FWD, 'lse');
-  });
-
-  it('a chunk of 3 queries at qOffset 4 equals rows 4..6', async () => {
-    const gpu = await testGpu();
-    const { args, out, lse } = await decode(gpu, 4, 3);
-    await run(gpu, attention(gpu, { ...args, qOffset: 4 }));
-    assertClose(await readF32(gpu, out), rows(full.out, c.B, c.T, W, 4, 3), FWD, 'out');
-    assertClose(await readF32(gpu, lse), lseRows(4, 3), FWD, 'lse');
-  });
-
-  it('setAttentionOffset moves the query row of prebuilt dispatches', async () => {
-    const gpu = await testGpu();
-    const { args, out, lse } = await decode(gpu, 0, 1);
-    const dispatches = attention(gpu, args); // built once at qOffset 0
-    // Row 1 of batch 1 is padding (start 3): zeros; the others attend a growing prefix.
-    for (const t of [5, 1, 8]) {
-      const q = f32View(gpu, rows(x.q, c.B, c.T, W, t, 1));
-      const enc = gpu.device.createCommandEncoder();
-      enc.copyBufferToBuffer(q.buffer, q.offset, args.q.buffer, args.q.offset, q.size);
-      gpu.device.queue.submit([enc.finish()]);
-      setAttentionOffset(gpu, dispatches, args, t);
-      await run(gpu, dispatches);
-      assertClose(await readF32(gpu, out), rows(full.out, c.B, c.T, W, t, 1), FWD, `out at ${t}`);
-      assertClose(await readF32(gpu, lse), lseRows(t, 1), FWD, `lse at ${t}`);
-    }
-    expect(() => setAttentionOffset(gpu, dispatches, args, cap)).toThrow(/exceeds the key capacity/);
-  });
-});
-
 describe('attention backward', () => {
   // Tiny shapes with GQA and left padding: the reference backward against central differences.
   for (const c of [
@@ -160,32 +75,121 @@ describe('attention backward', () => {
       assertClose(g.dv, finiteDiff((v) => fwd(x.q, x.k, v), x.v), GRAD, 'dv');
     });
   }
-
-  for (const c of CASES) {
-    it(`GPU matches the reference for ${name(c)}`, async () => {
-      const gpu = await testGpu();
-      const x = inputs(c, c.T * 7 + c.H);
-      const { views, out, lse } = await gpuForward(gpu, c, x);
-      const { B, T, H, Hkv, D } = c;
-      const grads = {
-        dq: createBuffer(gpu, B * T * H * D * 4),
-        dk: createBuffer(gpu, B * T * Hkv * D * 4),
-        dv: createBuffer(gpu, B * T * Hkv * D * 4),
-        delta: createBuffer(gpu, B * H * T * 4),
-      };
-      const dispatches = attentionBackward(gpu, { ...views, out, lse, dout: f32View(gpu, x.dout), ...grads, B, T, H, Hkv, D, scale: c.scale });
-      await run(gpu, dispatches);
-      const want = ref.attentionBackward({ ...x, B, T, H, Hkv, D, scale: c.scale });
-      const dq = await readF32(gpu, grads.dq);
-      assertClose(dq, want.dq, GRAD, 'dq');
-      assertClose(await readF32(gpu, grads.dk), want.dk, GRAD, 'dk');
-      assertClose(await readF32(gpu, grads.dv), want.dv, GRAD, 'dv');
-      // Deterministic: a second run gives the same bits.
-      await run(gpu, dispatches);
-      expect(await readF32(gpu, grads.dq)).toEqual(dq);
-    });
-  }
 });
+
+for (const kernels of KERNEL_PROFILES) {
+  describe(`attention forward, ${kernels} kernels`, () => {
+    for (const c of CASES) {
+      it(`matches the reference for ${name(c)}`, async () => {
+        const gpu = await gpuWith(kernels);
+        const x = inputs(c, c.T * 31 + c.D);
+        const { out, lse } = await gpuForward(gpu, c, x);
+        const want = ref.attention({ ...x, B: c.B, Tq: c.T, Tk: c.T, H: c.H, Hkv: c.Hkv, D: c.D, scale: c.scale });
+        const gotOut = await readF32(gpu, out);
+        const gotLse = await readF32(gpu, lse);
+        assertClose(gotOut, want.out, FWD, 'out');
+        assertClose(gotLse, want.lse, FWD, 'lse');
+        // Padding rows are exactly zero (the reference would also accept tiny values).
+        x.start.forEach((s, b) => {
+          for (let t = 0; t < s; t++) {
+            for (let i = 0; i < c.H * c.D; i++) expect(gotOut[(b * c.T + t) * c.H * c.D + i]).toBe(0);
+            for (let h = 0; h < c.H; h++) expect(gotLse[(b * c.H + h) * c.T + t]).toBe(0);
+          }
+        });
+      });
+    }
+  });
+
+  describe(`attention decoding, ${kernels} kernels`, () => {
+    const c: Case = { B: 2, T: 9, H: 4, Hkv: 2, D: 8, start: [0, 3] };
+    const cap = 12; // KV cache capacity; keys past the current position hold garbage and must be masked
+    const W = c.H * c.D;
+    const x = inputs(c, 5, cap);
+    const full = ref.attention({ ...x, k: rows(x.k, c.B, cap, c.Hkv * c.D, 0, c.T), v: rows(x.v, c.B, cap, c.Hkv * c.D, 0, c.T), B: c.B, Tq: c.T, Tk: c.T, H: c.H, Hkv: c.Hkv, D: c.D });
+    const lseRows = (t0: number, n: number) => rows(full.lse, c.B * c.H, c.T, 1, t0, n);
+
+    async function decode(gpu: Gpu, t0: number, n: number) {
+      const out = createBuffer(gpu, c.B * n * W * 4);
+      const lse = createBuffer(gpu, c.B * c.H * n * 4);
+      const args = {
+        q: f32View(gpu, rows(x.q, c.B, c.T, W, t0, n)),
+        k: f32View(gpu, x.k),
+        v: f32View(gpu, x.v),
+        start: u32View(gpu, x.start),
+        out,
+        lse,
+        B: c.B,
+        Tq: n,
+        Tk: cap,
+        H: c.H,
+        Hkv: c.Hkv,
+        D: c.D,
+      };
+      return { args, out, lse };
+    }
+
+    it('one query at qOffset 8 equals the last row of the full computation', async () => {
+      const gpu = await gpuWith(kernels);
+      const { args, out, lse } = await decode(gpu, 8, 1);
+      await run(gpu, attention(gpu, { ...args, qOffset: 8 }));
+      assertClose(await readF32(gpu, out), rows(full.out, c.B, c.T, W, 8, 1), FWD, 'out');
+      assertClose(await readF32(gpu, lse), lseRows(8, 1), FWD, 'lse');
+    });
+
+    it('a chunk of 3 queries at qOffset 4 equals rows 4..6', async () => {
+      const gpu = await gpuWith(kernels);
+      const { args, out, lse } = await decode(gpu, 4, 3);
+      await run(gpu, attention(gpu, { ...args, qOffset: 4 }));
+      assertClose(await readF32(gpu, out), rows(full.out, c.B, c.T, W, 4, 3), FWD, 'out');
+      assertClose(await readF32(gpu, lse), lseRows(4, 3), FWD, 'lse');
+    });
+
+    it('setAttentionOffset moves the query row of prebuilt dispatches', async () => {
+      const gpu = await gpuWith(kernels);
+      const { args, out, lse } = await decode(gpu, 0, 1);
+      const dispatches = attention(gpu, args); // built once at qOffset 0
+      // Row 1 of batch 1 is padding (start 3): zeros; the others attend a growing prefix.
+      for (const t of [5, 1, 8]) {
+        const q = f32View(gpu, rows(x.q, c.B, c.T, W, t, 1));
+        const enc = gpu.device.createCommandEncoder();
+        enc.copyBufferToBuffer(q.buffer, q.offset, args.q.buffer, args.q.offset, q.size);
+        gpu.device.queue.submit([enc.finish()]);
+        setAttentionOffset(gpu, dispatches, args, t);
+        await run(gpu, dispatches);
+        assertClose(await readF32(gpu, out), rows(full.out, c.B, c.T, W, t, 1), FWD, `out at ${t}`);
+        assertClose(await readF32(gpu, lse), lseRows(t, 1), FWD, `lse at ${t}`);
+      }
+      expect(() => setAttentionOffset(gpu, dispatches, args, cap)).toThrow(/exceeds the key capacity/);
+    });
+  });
+
+  describe(`attention backward, ${kernels} kernels`, () => {
+    for (const c of CASES) {
+      it(`GPU matches the reference for ${name(c)}`, async () => {
+        const gpu = await gpuWith(kernels);
+        const x = inputs(c, c.T * 7 + c.H);
+        const { views, out, lse } = await gpuForward(gpu, c, x);
+        const { B, T, H, Hkv, D } = c;
+        const grads = {
+          dq: createBuffer(gpu, B * T * H * D * 4),
+          dk: createBuffer(gpu, B * T * Hkv * D * 4),
+          dv: createBuffer(gpu, B * T * Hkv * D * 4),
+          delta: createBuffer(gpu, B * H * T * 4),
+        };
+        const dispatches = attentionBackward(gpu, { ...views, out, lse, dout: f32View(gpu, x.dout), ...grads, B, T, H, Hkv, D, scale: c.scale });
+        await run(gpu, dispatches);
+        const want = ref.attentionBackward({ ...x, B, T, H, Hkv, D, scale: c.scale });
+        const dq = await readF32(gpu, grads.dq);
+        assertClose(dq, want.dq, GRAD, 'dq');
+        assertClose(await readF32(gpu, grads.dk), want.dk, GRAD, 'dk');
+        assertClose(await readF32(gpu, grads.dv), want.dv, GRAD, 'dv');
+        // Deterministic: a second run gives the same bits.
+        await run(gpu, dispatches);
+        expect(await readF32(gpu, grads.dq)).toEqual(dq);
+      });
+    }
+  });
+}
 
 describe('attention shape checks', () => {
   it('throws before any GPU work', async () => {

@@ -5,7 +5,7 @@ import { run } from '../../src/gpu/kernel';
 import { crossEntropy, lossWeights, weightedSum } from '../../src/ops/cross_entropy';
 import * as ref from '../../src/reference/cross_entropy';
 import { randInt, randn, rng } from '../../src/util/random';
-import { f32View, readF32, testGpu, u32View } from '../helpers/gpu';
+import { f32View, gpuWith, KERNEL_PROFILES, readF32, testGpu, u32View } from '../helpers/gpu';
 import { assertClose, finiteDiff, FWD, GRAD } from '../helpers/numeric';
 
 interface Case {
@@ -33,95 +33,97 @@ async function gpuCrossEntropy(gpu: Gpu, c: Case, grad: boolean) {
   return { losses: await readF32(gpu, losses), logits: await readF32(gpu, logits) };
 }
 
-describe('crossEntropy', () => {
-  // V = 1000 and 5000 are wider than a workgroup (256 threads), so each thread walks several columns.
-  for (const [rows, V] of [[1, 37], [7, 37], [7, 1000], [3, 5000], [1, 5000]]) {
-    it(`forward matches the reference and leaves the logits alone (rows=${rows}, V=${V})`, async () => {
-      const gpu = await testGpu();
-      const c = makeCase(rows, V, rows * 7919 + V);
-      const want = ref.crossEntropy(c);
-      const got = await gpuCrossEntropy(gpu, c, false);
-      assertClose(got.losses, want.losses, FWD, 'losses');
-      expect(got.logits).toEqual(c.logits);
-    });
+for (const kernels of KERNEL_PROFILES) {
+  describe(`crossEntropy, ${kernels} kernels`, () => {
+    // V = 1000 and 5000 are wider than a workgroup (256 threads), so each thread walks several columns.
+    for (const [rows, V] of [[1, 37], [7, 37], [7, 1000], [3, 5000], [1, 5000]]) {
+      it(`forward matches the reference and leaves the logits alone (rows=${rows}, V=${V})`, async () => {
+        const gpu = await gpuWith(kernels);
+        const c = makeCase(rows, V, rows * 7919 + V);
+        const want = ref.crossEntropy(c);
+        const got = await gpuCrossEntropy(gpu, c, false);
+        assertClose(got.losses, want.losses, FWD, 'losses');
+        expect(got.logits).toEqual(c.logits);
+      });
 
-    it(`grad mode writes dlogits in place (rows=${rows}, V=${V})`, async () => {
-      const gpu = await testGpu();
-      const c = makeCase(rows, V, rows * 104729 + V);
+      it(`grad mode writes dlogits in place (rows=${rows}, V=${V})`, async () => {
+        const gpu = await gpuWith(kernels);
+        const c = makeCase(rows, V, rows * 104729 + V);
+        const want = ref.crossEntropy(c);
+        const got = await gpuCrossEntropy(gpu, c, true);
+        assertClose(got.losses, want.losses, FWD, 'losses');
+        assertClose(got.logits, want.dlogits, GRAD, 'dlogits');
+        if (rows > 1) {
+          // The masked row: its loss is still written, its gradient is exactly zero.
+          const last = rows - 1;
+          expect(got.losses[last]).toBeGreaterThan(0);
+          expect(Array.from(got.logits.subarray(last * V)).every((x) => x === 0)).toBe(true);
+        }
+      });
+    }
+
+    it('does not overflow on logits of +-50 (subtracts the row max)', async () => {
+      const gpu = await gpuWith(kernels);
+      const rows = 4;
+      const V = 300;
+      const r = rng(5);
+      const logits = Float32Array.from({ length: rows * V }, () => (r() < 0.5 ? -50 : 50) + r());
+      // Row 0's target holds a +50 logit, row 1's a -50 one (a loss near 100).
+      logits[0] = 50.5;
+      logits[V + 7] = -50.5;
+      const c: Case = { logits, targets: Uint32Array.from([0, 7, V - 1, 123]), weights: lossWeights([1, 1, 1, 1]), rows, V };
       const want = ref.crossEntropy(c);
       const got = await gpuCrossEntropy(gpu, c, true);
+      expect(got.losses[1]).toBeGreaterThan(99);
       assertClose(got.losses, want.losses, FWD, 'losses');
       assertClose(got.logits, want.dlogits, GRAD, 'dlogits');
-      if (rows > 1) {
-        // The masked row: its loss is still written, its gradient is exactly zero.
-        const last = rows - 1;
-        expect(got.losses[last]).toBeGreaterThan(0);
-        expect(Array.from(got.logits.subarray(last * V)).every((x) => x === 0)).toBe(true);
-      }
     });
-  }
 
-  it('does not overflow on logits of +-50 (subtracts the row max)', async () => {
-    const gpu = await testGpu();
-    const rows = 4;
-    const V = 300;
-    const r = rng(5);
-    const logits = Float32Array.from({ length: rows * V }, () => (r() < 0.5 ? -50 : 50) + r());
-    // Row 0's target holds a +50 logit, row 1's a -50 one (a loss near 100).
-    logits[0] = 50.5;
-    logits[V + 7] = -50.5;
-    const c: Case = { logits, targets: Uint32Array.from([0, 7, V - 1, 123]), weights: lossWeights([1, 1, 1, 1]), rows, V };
-    const want = ref.crossEntropy(c);
-    const got = await gpuCrossEntropy(gpu, c, true);
-    expect(got.losses[1]).toBeGreaterThan(99);
-    assertClose(got.losses, want.losses, FWD, 'losses');
-    assertClose(got.logits, want.dlogits, GRAD, 'dlogits');
-  });
+    it('handles rows spread over a 2-D grid (workgroup limit forced down to 3)', async () => {
+      const gpu = await gpuWith(kernels);
+      const small: Gpu = { ...gpu, limits: { ...gpu.limits, maxComputeWorkgroupsPerDimension: 3 } as GPUSupportedLimits };
+      const c = makeCase(7, 37, 99); // 7 rows -> a 3x3 grid with 2 surplus workgroups
+      const want = ref.crossEntropy(c);
+      const got = await gpuCrossEntropy(small, c, true);
+      assertClose(got.losses, want.losses, FWD, 'losses');
+      assertClose(got.logits, want.dlogits, GRAD, 'dlogits');
+    });
 
-  it('handles rows spread over a 2-D grid (workgroup limit forced down to 3)', async () => {
-    const gpu = await testGpu();
-    const small: Gpu = { ...gpu, limits: { ...gpu.limits, maxComputeWorkgroupsPerDimension: 3 } as GPUSupportedLimits };
-    const c = makeCase(7, 37, 99); // 7 rows -> a 3x3 grid with 2 surplus workgroups
-    const want = ref.crossEntropy(c);
-    const got = await gpuCrossEntropy(small, c, true);
-    assertClose(got.losses, want.losses, FWD, 'losses');
-    assertClose(got.logits, want.dlogits, GRAD, 'dlogits');
-  });
+    it('gives a NaN loss, not an out-of-bounds read, for a target >= V', async () => {
+      const gpu = await gpuWith(kernels);
+      const c = makeCase(2, 37, 3);
+      c.targets[1] = 37;
+      const got = await gpuCrossEntropy(gpu, c, false);
+      expect(Number.isNaN(got.losses[1])).toBe(true);
+      assertClose(got.losses.subarray(0, 1), ref.crossEntropy({ ...c, rows: 1 }).losses, FWD, 'valid row');
+    });
 
-  it('gives a NaN loss, not an out-of-bounds read, for a target >= V', async () => {
-    const gpu = await testGpu();
-    const c = makeCase(2, 37, 3);
-    c.targets[1] = 37;
-    const got = await gpuCrossEntropy(gpu, c, false);
-    expect(Number.isNaN(got.losses[1])).toBe(true);
-    assertClose(got.losses.subarray(0, 1), ref.crossEntropy({ ...c, rows: 1 }).losses, FWD, 'valid row');
-  });
+    it('reference dlogits match finite differences of the reference loss', () => {
+      const rows = 3;
+      const V = 5;
+      const r = rng(11);
+      const logits = randn(rows * V, r, 2);
+      const targets = [0, 4, 2];
+      const weights = [0.5, 0.2, 0.3];
+      const { dlogits } = ref.crossEntropy({ logits, targets, weights, rows, V });
+      const numeric = finiteDiff((x) => ref.crossEntropy({ logits: x, targets, weights, rows, V }).loss, logits);
+      assertClose(dlogits, numeric, GRAD, 'dlogits vs finite differences');
+    });
 
-  it('reference dlogits match finite differences of the reference loss', () => {
-    const rows = 3;
-    const V = 5;
-    const r = rng(11);
-    const logits = randn(rows * V, r, 2);
-    const targets = [0, 4, 2];
-    const weights = [0.5, 0.2, 0.3];
-    const { dlogits } = ref.crossEntropy({ logits, targets, weights, rows, V });
-    const numeric = finiteDiff((x) => ref.crossEntropy({ logits: x, targets, weights, rows, V }).loss, logits);
-    assertClose(dlogits, numeric, GRAD, 'dlogits vs finite differences');
+    it('throws on bad shapes before any GPU work', async () => {
+      const gpu = await gpuWith(kernels);
+      const logits = createBuffer(gpu, 7 * 37 * 4);
+      const rowsBuf = createBuffer(gpu, 7 * 4);
+      const args = { logits, targets: rowsBuf, weights: rowsBuf, losses: createBuffer(gpu, 7 * 4), rows: 7, V: 37 };
+      expect(() => crossEntropy(gpu, { ...args, V: 38 })).toThrow(/logits holds 259 elements but the shape needs 266/);
+      expect(() => crossEntropy(gpu, { ...args, rows: 8 })).toThrow(/crossEntropy/);
+      expect(() => crossEntropy(gpu, { ...args, rows: 0 })).toThrow(/rows must be a positive integer/);
+      expect(() => crossEntropy(gpu, { ...args, V: 2.5 })).toThrow(/V must be a positive integer/);
+      expect(() => weightedSum(gpu, { losses: rowsBuf, weights: rowsBuf, out: createBuffer(gpu, 0), rows: 7 })).toThrow(/out holds 0/);
+      expect(() => weightedSum(gpu, { losses: rowsBuf, weights: rowsBuf, out: createBuffer(gpu, 4), rows: 9 })).toThrow(/weightedSum/);
+    });
   });
-
-  it('throws on bad shapes before any GPU work', async () => {
-    const gpu = await testGpu();
-    const logits = createBuffer(gpu, 7 * 37 * 4);
-    const rowsBuf = createBuffer(gpu, 7 * 4);
-    const args = { logits, targets: rowsBuf, weights: rowsBuf, losses: createBuffer(gpu, 7 * 4), rows: 7, V: 37 };
-    expect(() => crossEntropy(gpu, { ...args, V: 38 })).toThrow(/logits holds 259 elements but the shape needs 266/);
-    expect(() => crossEntropy(gpu, { ...args, rows: 8 })).toThrow(/crossEntropy/);
-    expect(() => crossEntropy(gpu, { ...args, rows: 0 })).toThrow(/rows must be a positive integer/);
-    expect(() => crossEntropy(gpu, { ...args, V: 2.5 })).toThrow(/V must be a positive integer/);
-    expect(() => weightedSum(gpu, { losses: rowsBuf, weights: rowsBuf, out: createBuffer(gpu, 0), rows: 7 })).toThrow(/out holds 0/);
-    expect(() => weightedSum(gpu, { losses: rowsBuf, weights: rowsBuf, out: createBuffer(gpu, 4), rows: 9 })).toThrow(/weightedSum/);
-  });
-});
+}
 
 describe('weightedSum', () => {
   // 1000 rows: each of the 256 threads sums several rows before the tree.

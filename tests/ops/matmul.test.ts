@@ -5,7 +5,8 @@ import { pipelineCount, run } from '../../src/gpu/kernel';
 import { matmul, sumRows } from '../../src/ops/matmul';
 import * as ref from '../../src/reference/matmul';
 import { rng, randn } from '../../src/util/random';
-import { f32View, readF32, testGpu } from '../helpers/gpu';
+import { f32View, gpuWith, KERNEL_PROFILES, readF32, testGpu } from '../helpers/gpu';
+import type { KernelProfile } from '../../src/gpu/device';
 import { assertClose, dot, finiteDiff, FWD, GRAD } from '../helpers/numeric';
 
 const FLAGS = [
@@ -25,12 +26,13 @@ interface Case {
   accumulate?: boolean;
   withBias?: boolean;
   alpha?: number;
+  kernels?: KernelProfile;
 }
 
 /** Runs the GPU matmul on seeded random inputs and checks it against the reference. */
 async function checkMatmul(c: Case, seed: number, g?: Gpu): Promise<void> {
-  const gpu = g ?? (await testGpu());
-  const { M, N, K, transA = false, transB = false, accumulate = false, withBias = false, alpha } = c;
+  const { M, N, K, transA = false, transB = false, accumulate = false, withBias = false, alpha, kernels = 'gpu' } = c;
+  const gpu = g ?? (await gpuWith(kernels));
   const r = rng(seed);
   const a = randn(M * K, r);
   const b = randn(K * N, r);
@@ -40,7 +42,7 @@ async function checkMatmul(c: Case, seed: number, g?: Gpu): Promise<void> {
   const cv = f32View(gpu, c0);
   await run(gpu, matmul(gpu, { a: f32View(gpu, a), b: f32View(gpu, b), c: cv, M, N, K, transA, transB, accumulate, bias: bias && f32View(gpu, bias), alpha }));
   const want = ref.matmul({ a, b, M, N, K, transA, transB, c0, accumulate, bias, alpha });
-  assertClose(await readF32(gpu, cv), want, FWD, `matmul ${M}x${N}x${K}`);
+  assertClose(await readF32(gpu, cv), want, FWD, `matmul ${M}x${N}x${K} (${kernels} kernels)`);
 }
 
 /** A Gpu whose per-dimension workgroup limit is tiny, so small problems exercise the 2-D grid. */
@@ -58,17 +60,40 @@ describe('matmul forward', () => {
     [7, 130, 3],
     [64, 64, 16], // exactly one tile and one K step
   ];
-  for (const f of FLAGS) {
-    for (const [M, N, K] of shapes) {
-      it(`${M}x${N}x${K} ${tag(f)}`, () => checkMatmul({ M, N, K, ...f }, M * 1000 + N * 10 + K));
+  for (const kernels of KERNEL_PROFILES) {
+    for (const f of FLAGS) {
+      const k = `${tag(f)}, ${kernels} kernels`;
+      for (const [M, N, K] of shapes) {
+        it(`${M}x${N}x${K} ${k}`, () => checkMatmul({ M, N, K, ...f, kernels }, M * 1000 + N * 10 + K));
+      }
+      it(`accumulates (C += op(A)op(B)) 65x33x17 ${k}`, () => checkMatmul({ M: 65, N: 33, K: 17, ...f, accumulate: true, kernels }, 11));
+      it(`adds the bias to every row 7x130x3 ${k}`, () => checkMatmul({ M: 7, N: 130, K: 3, ...f, withBias: true, kernels }, 12));
+      it(`larger shape 128x96x200 ${k}`, () => checkMatmul({ M: 128, N: 96, K: 200, ...f, kernels }, 13));
+      // alpha scales the product only (LoRA: y += scale·u·B^T): not the previous C, not the bias.
+      it(`scales by alpha: C += -2.5·op(A)op(B) 65x33x7 ${k}`, () => checkMatmul({ M: 65, N: 33, K: 7, ...f, accumulate: true, alpha: -2.5, kernels }, 17));
+      it(`scales by alpha, then adds the bias 7x130x3 ${k}`, () => checkMatmul({ M: 7, N: 130, K: 3, ...f, withBias: true, alpha: 0.375, kernels }, 18));
     }
-    it(`accumulates (C += op(A)op(B)) 65x33x17 ${tag(f)}`, () => checkMatmul({ M: 65, N: 33, K: 17, ...f, accumulate: true }, 11));
-    it(`adds the bias to every row 7x130x3 ${tag(f)}`, () => checkMatmul({ M: 7, N: 130, K: 3, ...f, withBias: true }, 12));
-    it(`larger shape 128x96x200 ${tag(f)}`, () => checkMatmul({ M: 128, N: 96, K: 200, ...f }, 13));
-    // alpha scales the product only (LoRA: y += scale·u·B^T): not the previous C, not the bias.
-    it(`scales by alpha: C += -2.5·op(A)op(B) 65x33x7 ${tag(f)}`, () => checkMatmul({ M: 65, N: 33, K: 7, ...f, accumulate: true, alpha: -2.5 }, 17));
-    it(`scales by alpha, then adds the bias 7x130x3 ${tag(f)}`, () => checkMatmul({ M: 7, N: 130, K: 3, ...f, withBias: true, alpha: 0.375 }, 18));
+    it(`covers every tile when the grid wraps into 2-D, ${kernels} kernels`, async () => {
+      // 65x300 takes 3 x 10 = 30 tiles of 32x32 on a grid of at most 8 per dimension: 8 x 4 = 32
+      // workgroups, 2 idle (flat indices past the last tile exit).
+      const gpu = tinyGridGpu(await gpuWith(kernels), 8);
+      await checkMatmul({ M: 65, N: 300, K: 6, transB: true }, 15, gpu);
+      await checkMatmul({ M: 65, N: 300, K: 6, accumulate: true }, 16, gpu);
+    });
   }
+
+  it('the two kernel profiles give the same bits (same fma order over k)', async () => {
+    const [M, N, K] = [33, 70, 45];
+    const out: number[][] = [];
+    for (const kernels of KERNEL_PROFILES) {
+      const gpu = await gpuWith(kernels);
+      const c = createBuffer(gpu, M * N * 4);
+      const ab = { a: f32View(gpu, randn(M * K, rng(20))), b: f32View(gpu, randn(N * K, rng(21))) };
+      await run(gpu, matmul(gpu, { ...ab, c, M, N, K, transB: true }));
+      out.push(Array.from(await readF32(gpu, c)));
+    }
+    expect(out[1]).toEqual(out[0]);
+  });
 
   it('alpha = 1 is bit-identical to no alpha, and a non-finite alpha is rejected', async () => {
     const gpu = await testGpu();
@@ -85,14 +110,6 @@ describe('matmul forward', () => {
   // A wide output row (the LM head shape with a smaller vocab: a full 151936 takes ~6 s on SwiftShader).
   it('handles a wide N (1 x 10007 x 3, transB, bias)', () =>
     checkMatmul({ M: 1, N: 10007, K: 3, transB: true, withBias: true }, 14));
-
-  it('covers every tile when the grid wraps into 2-D (flat index past the last tile exits)', async () => {
-    // A small product takes 32x32 tiles: 3 x 10 = 30 tiles on a grid of at most 8 per dimension:
-    // 8 x 4 = 32 workgroups, 2 idle.
-    const gpu = tinyGridGpu(await testGpu(), 8);
-    await checkMatmul({ M: 65, N: 300, K: 6, transB: true }, 15, gpu);
-    await checkMatmul({ M: 65, N: 300, K: 6, accumulate: true }, 16, gpu);
-  });
 
   it('compiles each variant once (pipeline cache)', async () => {
     const gpu = await testGpu();
@@ -140,9 +157,9 @@ describe('matmul backward (the linear layer gradients)', () => {
   }
 
   for (const f of FLAGS) {
-    for (const accumulate of [false, true]) {
-      it(`GPU gradients match the reference, 7x37x65 ${tag(f)} accumulate=${accumulate}`, async () => {
-        const gpu = await testGpu();
+    for (const [accumulate, kernels] of [[false, 'gpu'], [true, 'gpu'], [false, 'cpu'], [true, 'cpu']] as const) {
+      it(`GPU gradients match the reference, 7x37x65 ${tag(f)} accumulate=${accumulate}, ${kernels} kernels`, async () => {
+        const gpu = await gpuWith(kernels);
         const [M, N, K] = [7, 37, 65];
         const r = rng(31);
         const a = randn(M * K, r);

@@ -4,7 +4,7 @@ import { run } from '../../src/gpu/kernel';
 import { rmsnorm, rmsnormBackward } from '../../src/ops/rmsnorm';
 import * as ref from '../../src/reference/rmsnorm';
 import { rng, randn } from '../../src/util/random';
-import { f32View, readF32, testGpu } from '../helpers/gpu';
+import { f32View, gpuWith, KERNEL_PROFILES, readF32, testGpu } from '../helpers/gpu';
 import { assertClose, dot, finiteDiff, FWD, GRAD } from '../helpers/numeric';
 
 const EPS = 1e-5;
@@ -38,59 +38,63 @@ describe('rmsnorm reference', () => {
   });
 });
 
-describe('rmsnorm forward', () => {
-  for (const [rows, C] of [
-    [1, 5],
-    [7, 37],
-    [7, 130],
-    [3, 1000],
-  ]) {
-    it(`matches the reference for rows=${rows} C=${C}`, async () => {
-      const gpu = await testGpu();
-      const r = rng(rows * 1000 + C);
-      const x = randn(rows * C, r, 2);
-      const w = weights(C, r);
-      const y = createBuffer(gpu, rows * C * 4);
-      const rstd = createBuffer(gpu, rows * 4);
-      await run(gpu, rmsnorm(gpu, { x: f32View(gpu, x), w: f32View(gpu, w), y, rstd, rows, C, eps: EPS }));
-      const want = ref.rmsnorm({ x, w, rows, C, eps: EPS });
-      assertClose(await readF32(gpu, y), want.y, FWD, 'y');
-      assertClose(await readF32(gpu, rstd), want.rstd, FWD, 'rstd');
-    });
-  }
-});
+for (const kernels of KERNEL_PROFILES) {
+  describe(`rmsnorm forward, ${kernels} kernels`, () => {
+    for (const [rows, C] of [
+      [1, 5],
+      [7, 37],
+      [7, 130],
+      [3, 1000],
+    ]) {
+      it(`matches the reference for rows=${rows} C=${C}`, async () => {
+        const gpu = await gpuWith(kernels);
+        const r = rng(rows * 1000 + C);
+        const x = randn(rows * C, r, 2);
+        const w = weights(C, r);
+        const y = createBuffer(gpu, rows * C * 4);
+        const rstd = createBuffer(gpu, rows * 4);
+        await run(gpu, rmsnorm(gpu, { x: f32View(gpu, x), w: f32View(gpu, w), y, rstd, rows, C, eps: EPS }));
+        const want = ref.rmsnorm({ x, w, rows, C, eps: EPS });
+        assertClose(await readF32(gpu, y), want.y, FWD, 'y');
+        assertClose(await readF32(gpu, rstd), want.rstd, FWD, 'rstd');
+      });
+    }
+  });
+}
 
-describe('rmsnorm backward', () => {
-  for (const [rows, C, accumulate] of [
-    [1, 5, false],
-    [7, 37, false],
-    [7, 130, true],
-    [5, 300, true],
-  ] as const) {
-    it(`matches the reference for rows=${rows} C=${C} accumulate=${accumulate}`, async () => {
-      const gpu = await testGpu();
-      const r = rng(rows * 7 + C);
-      const x = randn(rows * C, r);
-      const w = weights(C, r);
-      const dy = randn(rows * C, r);
-      const dx0 = randn(rows * C, r); // what the residual stream already holds
-      const y = createBuffer(gpu, rows * C * 4);
-      const rstd = createBuffer(gpu, rows * 4);
-      const dx = f32View(gpu, dx0);
-      const dw = f32View(gpu, randn(C, r)); // garbage: dw must be overwritten, never accumulated
-      const xv = f32View(gpu, x);
-      const wv = f32View(gpu, w);
-      await run(gpu, [
-        ...rmsnorm(gpu, { x: xv, w: wv, y, rstd, rows, C, eps: EPS }),
-        ...rmsnormBackward(gpu, { dy: f32View(gpu, dy), x: xv, w: wv, rstd, dx, dw, rows, C, accumulate }),
-      ]);
-      const want = ref.rmsnormBackward({ dy, x, w, rows, C, eps: EPS });
-      const wantDx = accumulate ? want.dx.map((v, i) => v + dx0[i]) : want.dx;
-      assertClose(await readF32(gpu, dx), wantDx, GRAD, 'dx');
-      assertClose(await readF32(gpu, dw), want.dw, GRAD, 'dw');
-    });
-  }
-});
+for (const kernels of KERNEL_PROFILES) {
+  describe(`rmsnorm backward, ${kernels} kernels`, () => {
+    for (const [rows, C, accumulate] of [
+      [1, 5, false],
+      [7, 37, false],
+      [7, 130, true],
+      [5, 300, true],
+    ] as const) {
+      it(`matches the reference for rows=${rows} C=${C} accumulate=${accumulate}`, async () => {
+        const gpu = await gpuWith(kernels);
+        const r = rng(rows * 7 + C);
+        const x = randn(rows * C, r);
+        const w = weights(C, r);
+        const dy = randn(rows * C, r);
+        const dx0 = randn(rows * C, r); // what the residual stream already holds
+        const y = createBuffer(gpu, rows * C * 4);
+        const rstd = createBuffer(gpu, rows * 4);
+        const dx = f32View(gpu, dx0);
+        const dw = f32View(gpu, randn(C, r)); // garbage: dw must be overwritten, never accumulated
+        const xv = f32View(gpu, x);
+        const wv = f32View(gpu, w);
+        await run(gpu, [
+          ...rmsnorm(gpu, { x: xv, w: wv, y, rstd, rows, C, eps: EPS }),
+          ...rmsnormBackward(gpu, { dy: f32View(gpu, dy), x: xv, w: wv, rstd, dx, dw, rows, C, accumulate }),
+        ]);
+        const want = ref.rmsnormBackward({ dy, x, w, rows, C, eps: EPS });
+        const wantDx = accumulate ? want.dx.map((v, i) => v + dx0[i]) : want.dx;
+        assertClose(await readF32(gpu, dx), wantDx, GRAD, 'dx');
+        assertClose(await readF32(gpu, dw), want.dw, GRAD, 'dw');
+      });
+    }
+  });
+}
 
 describe('rmsnorm shape checks', () => {
   it('throws on views too small, bad dims and aliasing', async () => {
