@@ -38,6 +38,7 @@ const FLAGS: Record<string, FlagSpec> = {
   iterations: { type: 'int', help: 'STaR iterations (default: the preset\'s)' },
   seed: { type: 'int', help: 'seed of the run (default: the preset\'s)' },
   out: { type: 'string', help: 'run folder (created; an existing one is resumed); compare: a comma-separated list' },
+  base: { type: 'string', help: 'arithmetic: reuse the base model of this run folder (same model and seed training), e.g. to compare modes on one base' },
   model: { type: 'string', help: 'eval, logits: a model folder; --task csqa: a Hub repo id, preset or folder' },
   data: { type: 'string', help: 'csqa: questions as official JSONL (default: the Hub dataset tau/commonsense_qa)' },
   'eval-data': { type: 'string', help: 'csqa: held-out questions as JSONL (default: validation, or a held-out part of --data)' },
@@ -91,6 +92,8 @@ async function runCommand(flags: Record<string, string | number | boolean>): Pro
     if (strip(old) !== strip(cfg)) throw new UsageError(`${out} holds a run with another configuration; use a new --out folder.`);
   }
 
+  const baseWeights = typeof flags.base === 'string' ? await readBaseFrom(flags.base, cfg) : undefined;
+
   const gpu = await requestGpu();
   const model = presetConfig(cfg.model);
   process.stderr.write(`device: ${gpu.adapter.description || gpu.adapter.device} (${gpu.adapter.backend}); model ${cfg.model}; ${cfg.star.mode}, ${cfg.star.iterations} iterations -> ${out}\n`);
@@ -98,6 +101,7 @@ async function runCommand(flags: Record<string, string | number | boolean>): Pro
   await writeFileAtomic(runFile, JSON.stringify(cfg, null, 2) + '\n');
   const engine = createGpuEngine(gpu, model, arithmeticTokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim });
   const store = new FolderStore(out);
+  if (baseWeights && (await store.getWeights('base')) === undefined) await store.putWeights('base', baseWeights);
   const bars = phaseBars();
   const t0 = performance.now();
   const summary: StarSummary = await runStar(cfg.star, { task: arithmeticTask(cfg.star), engine, store, onProgress: bars.onProgress });
@@ -107,6 +111,28 @@ async function runCommand(flags: Record<string, string | number | boolean>): Pro
   const full = { config: cfg, device: gpu.adapter, wallSeconds: (performance.now() - t0) / 1000, ...summary };
   await writeFileAtomic(join(out, 'summary.json'), JSON.stringify(full, null, 2) + '\n');
   process.stdout.write(comparisonTable([{ mode: cfg.star.mode, summary }]) + '\n');
+}
+
+/** What shapes a run's base model: two runs that agree on these train the same base model. */
+function baseRecipe(c: RunConfig): Record<string, unknown> {
+  const { seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits } = c.star;
+  return { task: c.task, model: c.model, optim: c.optim, trainBatch: c.trainBatch, seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits };
+}
+
+/** The base model of another run folder, checked to be the one this config would train. */
+async function readBaseFrom(dir: string, cfg: RunConfig): Promise<Uint8Array> {
+  const run = await readFile(join(dir, 'run.json'), 'utf8').catch(() => {
+    throw new UsageError(`--base ${dir}: no run.json there; give a folder written by a run.`);
+  });
+  const theirs = baseRecipe(JSON.parse(run) as RunConfig);
+  const ours = baseRecipe(cfg);
+  const differ = Object.keys(ours).filter((k) => JSON.stringify(ours[k]) !== JSON.stringify(theirs[k]));
+  if (differ.length > 0) throw new UsageError(`--base ${dir}: that run trained its base model differently (${differ.join(', ')}); use the same preset and seed.`);
+  return new Uint8Array(
+    await readFile(join(dir, 'base.safetensors')).catch(() => {
+      throw new UsageError(`--base ${dir}: no base.safetensors yet; let that run finish its seed phase first.`);
+    }),
+  );
 }
 
 /** CommonsenseQA on a pretrained Hub model: everything is loaded and checked (exit 2 on bad input) before the loop. */

@@ -92,6 +92,20 @@ describe('npm run star', () => {
     expect(result.byDigits['2'].total).toBe(2);
   });
 
+  it('--base reuses another run\'s base model: no seed training, the same iteration-0 accuracy', async () => {
+    const out = join(root, 'no-rat');
+    const star = join(root, 'star');
+    const r = await cli('--preset', 'micro', '--mode', 'star-no-rationalization', '--iterations', '1', '--seed', '3', '--base', star, '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/iter 0 seed +\[#*\.+\] \d+\/4/); // no seed steps
+    expect(Buffer.compare(await readFile(join(out, 'base.safetensors')), await readFile(join(star, 'base.safetensors')))).toBe(0);
+    const seed = JSON.parse(await readFile(join(out, 'iteration-0', 'seed.json'), 'utf8'));
+    expect(seed).toMatchObject({ reused: true, steps: 0 });
+    const [ours, theirs] = await Promise.all([out, star].map(async (d) => JSON.parse(await readFile(join(d, 'summary.json'), 'utf8'))));
+    expect(ours.iterations[0].evalAccuracy).toBe(theirs.iterations[0].evalAccuracy);
+    expect(ours.iterations[1].rationalized).toBe(0);
+  });
+
   describe('bad input: exit code 2 and nothing written', () => {
     const cases: [string, string[], RegExp][] = [
       ['an unknown flag', ['--preset', 'micro', '--frobnicate', '1', '--out', 'X'], /Unknown flag --frobnicate/],
@@ -110,6 +124,17 @@ describe('npm run star', () => {
         expect(existsSync(dir)).toBe(false);
       });
     }
+
+    it('--base from a run that trained its base model differently, or from no run', async () => {
+      const dir = join(root, 'bad-base');
+      const r = await cli('--preset', 'micro', '--mode', 'direct', '--seed', '4', '--base', join(root, 'star'), '--out', dir);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/trained its base model differently \(seed\)/);
+      const none = await cli('--preset', 'micro', '--base', join(root, 'nowhere'), '--out', dir);
+      expect(none.code).toBe(2);
+      expect(none.stderr).toMatch(/no run\.json/);
+      expect(existsSync(dir)).toBe(false);
+    });
 
     it('a malformed problems line, named by its line number', async () => {
       const file = join(root, 'bad.jsonl');
