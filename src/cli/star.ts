@@ -12,10 +12,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requestGpu } from '../gpu/device';
-import { describeModel } from '../hub/load';
+import { describeModel, type HubModel } from '../hub/load';
+import { exportPeft } from '../hub/peft';
 import { uploadParams } from '../model/params';
 import { presetConfig } from '../model/config';
-import { createGpuEngine } from '../star/gpu_engine';
+import { createGpuEngine, type GpuEngine } from '../star/gpu_engine';
 import { runStar } from '../star/loop';
 import { comparisonTable } from '../star/report';
 import { runConfig, type RunConfig } from '../star/run_config';
@@ -42,6 +43,10 @@ const FLAGS: Record<string, FlagSpec> = {
   model: { type: 'string', help: 'eval, logits: a model folder; --task csqa: a Hub repo id, preset or folder' },
   data: { type: 'string', help: 'csqa: questions as official JSONL (default: the Hub dataset tau/commonsense_qa)' },
   'eval-data': { type: 'string', help: 'csqa: held-out questions as JSONL (default: validation, or a held-out part of --data)' },
+  lora: { type: 'int', help: 'csqa: LoRA rank (default 8 on q,v for quick; 0 = full fine-tuning)' },
+  'lora-targets': { type: 'string', help: 'csqa: comma-separated LoRA targets among q,k,v,o,gate,up,down' },
+  merged: { type: 'bool', help: 'csqa with LoRA: also write the merged model (model.safetensors + config.json)' },
+  'few-shot-in-training': { type: 'bool', help: 'csqa: train under the few-shot prompt too (default: the bare question)' },
   text: { type: 'string', help: 'logits: the text whose last-position logits to print' },
   file: { type: 'string', help: 'eval: problems, one {"a": 123, "b": 456} per line' },
   help: { type: 'bool', help: 'print this help' },
@@ -145,7 +150,11 @@ async function csqaCommand(flags: Record<string, string | number | boolean>): Pr
     cfg = csqaRunConfig((flags.preset as string | undefined) ?? 'quick', {
       model: flags.model as string | undefined, data: flags.data as string | undefined, evalData: flags['eval-data'] as string | undefined,
       mode: flags.mode as Mode | undefined, iterations: flags.iterations as number | undefined, seed: flags.seed as number | undefined,
+      loraRank: flags.lora as number | undefined,
+      loraTargets: typeof flags['lora-targets'] === 'string' ? flags['lora-targets'].split(',').map((t) => t.trim()) : undefined,
+      fewShotInTraining: flags['few-shot-in-training'] === true ? true : undefined,
     });
+    if (flags.merged === true && !cfg.lora) throw new Error('--merged needs LoRA adapters to merge; this run fine-tunes fully.');
     const bars = new Map<string, Bar>();
     inputs = await prepareCsqaRun(cfg, {
       readText: (path) => readFile(path, 'utf8').catch(() => Promise.reject(new Error(`Cannot read ${path}.`))),
@@ -170,14 +179,37 @@ async function csqaCommand(flags: Record<string, string | number | boolean>): Pr
   process.stderr.write(`${inputs.train.length} training / ${inputs.eval.length} held-out questions; ${cfg.star.mode}, ${cfg.star.iterations} iterations -> ${out}\n`);
   await mkdir(out, { recursive: true });
   await writeFileAtomic(runFile, JSON.stringify(cfg, null, 2) + '\n');
-  const engine = createGpuEngine(gpu, model.cfg, model.tokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim });
+  const engine = createGpuEngine(gpu, model.cfg, model.tokenizer, {
+    trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim, lora: cfg.lora ?? undefined,
+  });
   uploadParams(gpu, engine.params, model.tensors);
-  const task = csqaTask({ train: inputs.train, eval: inputs.eval, fewShot: cfg.fewShot, maxNewTokens: cfg.maxNewTokens });
+  const task = csqaTask({ train: inputs.train, eval: inputs.eval, fewShot: cfg.fewShot, fewShotInTraining: cfg.fewShotInTraining, maxNewTokens: cfg.maxNewTokens });
+  const store = new FolderStore(out);
   const bars = phaseBars();
-  const summary = await runStar(cfg.star, { task, engine, store: new FolderStore(out), onProgress: bars.onProgress });
+  const summary = await runStar(cfg.star, { task, engine, store, onProgress: bars.onProgress });
   bars.end();
+  const latest = await store.getWeights('latest');
+  if (latest) await writeFinalModel(out, engine, model, cfg.model, latest, flags.merged === true);
   await writeFileAtomic(join(out, 'summary.json'), JSON.stringify({ config: cfg, device: gpu.adapter, ...summary }, null, 2) + '\n');
   process.stdout.write(comparisonTable([{ mode: cfg.star.mode, summary }]) + '\n');
+}
+
+/**
+ * The last model, as Hugging Face tooling reads it: with LoRA a PEFT adapter folder (adapter_model.safetensors,
+ * adapter_config.json) and, when asked, the merged weights; otherwise model.safetensors. config.json is the
+ * base model's own.
+ */
+async function writeFinalModel(out: string, engine: GpuEngine, model: HubModel, baseModel: string, latest: Uint8Array, merged: boolean): Promise<void> {
+  const files = new Map<string, Uint8Array>();
+  if (engine.lora) {
+    await engine.loadWeights(latest); // the adapters the last fine-tune trained
+    const peft = exportPeft(model.cfg, engine.lora, await engine.readAdapters(), { baseModel, base: merged ? model.tensors : undefined });
+    for (const [name, bytes] of peft) files.set(name, bytes);
+  } else {
+    files.set('model.safetensors', latest);
+  }
+  if (files.has('model.safetensors')) files.set('config.json', new TextEncoder().encode(JSON.stringify(model.hfConfig, null, 2) + '\n'));
+  for (const [name, bytes] of files) await writeFileAtomic(join(out, name), bytes);
 }
 
 async function readProblems(file: string): Promise<Problem[]> {

@@ -125,10 +125,17 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
         checkAbort(g.signal);
         const idx = order.slice(c, c + gen.B);
         const longest = Math.max(...idx.map((i) => encoded[i].length));
+        const room = cfg.maxSeq - Math.ceil(longest / 8) * 8 + 1;
+        if (room < 1) {
+          throw new Error(
+            `A prompt has ${longest} tokens, which leaves no room to generate within the model's context of ${cfg.maxSeq} tokens. ` +
+              'Use fewer few-shot exemplars, shorter prompts or a longer maxSeq.',
+          );
+        }
         const out = await gen.generate(
           idx.map((i) => encoded[i]),
           {
-            maxNewTokens: Math.min(g.maxNewTokens, cfg.maxSeq - Math.ceil(longest / 8) * 8 + 1),
+            maxNewTokens: Math.min(g.maxNewTokens, room),
             sampling: { temperature: g.temperature, topK: 0, topP: 1, seed: (g.seed + c) >>> 0 },
             eosId: tok.eos,
             padId: tok.pad,

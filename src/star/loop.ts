@@ -191,9 +191,14 @@ function generatePhase<P>(ctx: Ctx<P>, it: number, sample: P[]): Promise<Generat
   });
 }
 
-/** A kept rationale, always under the plain prompt: the hint never reaches training. */
+/** The prompt a problem's examples are trained under: never the hinted one. */
+function trainingPrompt<P>(task: TaskAdapter<P>, p: P): string {
+  return task.trainPrompt ? task.trainPrompt(p) : task.prompt(p, false);
+}
+
+/** A kept rationale, always under the training prompt: the hint never reaches training. */
 function keep<P>(task: TaskAdapter<P>, p: P, text: string, source: KeptExample['source']): KeptExample {
-  return { prompt: task.prompt(p, false), rationale: text, answer: task.answerOf(text), source, problem: task.toJSON(p) };
+  return { prompt: trainingPrompt(task, p), rationale: text, answer: task.answerOf(text), source, problem: task.toJSON(p) };
 }
 
 function filterPhase<P>(ctx: Ctx<P>, it: number, sample: P[], gen: GenerateOutput): Promise<FilterOutput> {
@@ -355,7 +360,7 @@ export async function runStar<P>(cfg: StarConfig, deps: StarDeps<P>): Promise<St
     let examples: Example[];
     let counts = { generated: 0, correct: 0, rationalized: 0, tokensGenerated: 0 };
     if (cfg.mode === 'direct') {
-      examples = sample.map((p) => ({ prompt: task.prompt(p, false), target: task.directTarget(p) }));
+      examples = sample.map((p) => ({ prompt: trainingPrompt(task, p), target: task.directTarget(p) }));
     } else {
       const gen = await generatePhase(ctx, it, sample);
       const filt = await filterPhase(ctx, it, sample, gen);

@@ -22,6 +22,9 @@ export interface TaskAdapter<P> {
   seedExamples?(n: number, seed: number): Example[];
   /** The prompt to continue; `hint` adds the correct answer (STaR's rationalization). */
   prompt(p: P, hint: boolean): string;
+  /** Optional: the prompt examples are stored and trained under (default: the hint-free prompt), e.g. the
+   * bare question without the few-shot prefix that sampling uses. Never carries the hint. */
+  trainPrompt?(p: P): string;
   /** The answer without a rationale (the `direct` baseline's target). */
   directTarget(p: P): string;
   isCorrect(p: P, completion: string): boolean;

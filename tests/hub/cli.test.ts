@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/star';
 import { assertClose, FWD } from '../helpers/numeric';
 import { FIXTURES, reference } from './fixture_fetch';
+import { parseSafetensors, tensorToF32 } from '../../src/hub/safetensors';
 
 let root: string;
 beforeAll(async () => {
@@ -109,5 +110,29 @@ describe('npm run star -- --task csqa', () => {
     expect(Object.keys(it1.evalAccuracyByDigits).every((k: string) => /^\([a-e]\)$/.test(k))).toBe(true);
     const evaluate = JSON.parse(await readFile(join(out, 'iteration-1', 'evaluate.json'), 'utf8'));
     expect(evaluate.tokensGenerated).toBeGreaterThan(0);
+  });
+
+  it('--lora: fine-tunes adapters and writes a PEFT folder, plus the merged model with --merged', async () => {
+    const out = join(root, 'csqa-lora');
+    const r = await cli('--task', 'csqa', '--model', model, '--data', data, '--preset', 'micro', '--mode', 'direct', '--lora', '4', '--lora-targets', 'q,v,down', '--merged', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
+    expect(run.lora).toEqual({ rank: 4, alpha: 8, targets: ['q', 'v', 'down'], dropout: 0 });
+    const peft = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'));
+    expect(peft).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj', 'down_proj'], base_model_name_or_path: model });
+    const adapters = parseSafetensors(new Uint8Array(await readFile(join(out, 'adapter_model.safetensors'))));
+    const bNames = Object.keys(adapters.header).filter((n) => n.endsWith('lora_B.weight'));
+    expect(bNames.length).toBeGreaterThan(0);
+    expect(bNames.some((n) => tensorToF32(adapters, n).some((x) => x !== 0))).toBe(true); // trained
+    const merged = parseSafetensors(new Uint8Array(await readFile(join(out, 'model.safetensors'))));
+    expect(merged.header['model.layers.0.self_attn.q_proj.weight']).toBeDefined();
+    expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).model_type).toBe('llama');
+  });
+
+  it('bad LoRA flags exit 2', async () => {
+    const args = ['--task', 'csqa', '--model', model, '--data', data, '--preset', 'micro', '--out', join(root, 'y')];
+    expect((await cli(...args, '--lora', '4', '--lora-targets', 'q,ears')).stderr).toMatch(/Unknown LoRA target "ears"/);
+    expect((await cli(...args, '--merged')).stderr).toMatch(/--merged needs LoRA adapters/);
+    expect((await cli(...args, '--lora', '0', '--lora-targets', 'q')).stderr).toMatch(/rank 0 \(full fine-tuning\)/);
   });
 });

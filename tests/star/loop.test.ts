@@ -12,10 +12,10 @@ import { makeProblem, type Problem, problemPrompt, scratchpad } from '../../src/
 import { arithmeticEnd, arithmeticStop, arithmeticTask } from '../../src/star/tasks/arithmetic_task';
 import { arithmeticTokenizer as tok } from '../../src/star/tasks/char_tokenizer';
 import type {
-  Example, FilterOutput, GenOptions, Mode, RationalizeOutput, RunStore, StarEngine, StarEvent, StarSummary,
+  Example, FilterOutput, GenOptions, Mode, RationalizeOutput, RunStore, StarEngine, StarEvent, StarSummary, TaskAdapter,
 } from '../../src/star/types';
 
-const PROMPT = /^Input:\n([\d ]+) \+ ([\d ]+)\nTarget:(?: ([\d ]+))?\n$/;
+const PROMPT = /^\n?Input:\n([\d ]+) \+ ([\d ]+)\nTarget:(?: ([\d ]+))?\n$/;
 
 function parsePrompt(prompt: string): { p: Problem; hinted: boolean } {
   const m = PROMPT.exec(prompt);
@@ -107,6 +107,7 @@ const CFG: StarConfig = { ...STAR_PRESETS.micro, maxDigits: 4, iterations: 3, tr
 const task = arithmeticTask(CFG);
 
 interface RunOpts {
+  task?: TaskAdapter<Problem>;
   engine?: FakeEngine;
   store?: RunStore;
   signal?: AbortSignal;
@@ -119,7 +120,7 @@ async function run(cfg: StarConfig, o: RunOpts = {}) {
   const events: StarEvent[] = [];
   let t = 0;
   const summary = await runStar(cfg, {
-    task, engine, store, signal: o.signal,
+    task: o.task ?? task, engine, store, signal: o.signal,
     onProgress: (e) => {
       events.push(e);
       o.onEvent?.(e);
@@ -247,6 +248,23 @@ describe('runStar (baselines)', () => {
     });
     for (const c of engine.generateCalls) for (const p of c.prompts) expect(evalPrompts.has(p)).toBe(true);
     expect(summary.iterations.slice(1).every((r) => r.generated === 0 && r.trainExamples === CFG.trainSize)).toBe(true);
+  });
+
+  it('stores and trains under the task\'s trainPrompt when it has one (CSQA: the question without the few-shot prefix)', async () => {
+    const bare = { ...task, trainPrompt: (p: Problem) => `\n${problemPrompt(p)}` };
+    for (const mode of ['star', 'direct'] as const) {
+      const { engine, store } = await run(withMode(CFG, mode), { task: bare });
+      const trained = engine.finetuneCalls.slice(1).flatMap((c) => c.examples);
+      expect(trained.length).toBeGreaterThan(0);
+      for (const ex of trained) expect(ex.prompt.startsWith('\nInput:')).toBe(true);
+      if (mode === 'star') {
+        const kept = (await store.getPhase<RationalizeOutput>(1, 'rationalize'))!.kept;
+        expect(kept.length).toBeGreaterThan(0);
+        for (const k of kept) expect(k.prompt.startsWith('\nInput:')).toBe(true);
+      }
+      // Sampling still uses the task's own prompt.
+      for (const c of engine.generateCalls) for (const p of c.prompts) expect(p.startsWith('Input:')).toBe(true);
+    }
   });
 
   it('base: only iteration 0', async () => {

@@ -7,6 +7,7 @@
 // iteration fine-tunes from them (the task has no seedExamples).
 
 import { type HubModel, type HubProgress, loadHubModel } from '../../hub/load';
+import { DEFAULT_LORA, LORA_TARGETS, type LoraConfig, type LoraTarget } from '../../model/lora';
 import { DEFAULT_HUB_MODEL, HUB_PRESETS } from '../../hub/presets';
 import { DEFAULT_OPTIM, type OptimConfig } from '../../train/config';
 import { rng, shuffle } from '../../util/random';
@@ -23,8 +24,12 @@ export interface CsqaRunConfig {
   data: string;
   /** Held-out questions: a JSONL file, or "" to hold out evalSize questions of `data` (disjoint from training). */
   evalData: string;
-  /** Exemplars before each question (0..7). */
+  /** Exemplars before each question while sampling (0..7). */
   fewShot: number;
+  /** Keep the few-shot prefix in training prompts too (false: STaR fine-tunes on the bare question). */
+  fewShotInTraining: boolean;
+  /** Fine-tune LoRA adapters on the frozen base (fresh adapters every iteration); null: full fine-tuning. */
+  lora: LoraConfig | null;
   /** Rationale token budget. */
   maxNewTokens: number;
   /** Cap on the model's context (prompt + rationale), which sizes the KV cache. */
@@ -38,6 +43,8 @@ export interface CsqaRunConfig {
 const BASE: Omit<CsqaRunConfig, 'model' | 'data' | 'evalData'> = {
   task: 'csqa',
   fewShot: 7,
+  fewShotInTraining: false,
+  lora: DEFAULT_LORA, // a laptop's memory: only the adapters have gradients and AdamW moments
   maxNewTokens: 96,
   maxSeq: 1024,
   // Unused by this task (its base model is pretrained): seedSize/seedSteps and the digit ranges.
@@ -53,7 +60,7 @@ const BASE: Omit<CsqaRunConfig, 'model' | 'data' | 'evalData'> = {
 export const CSQA_RUN_PRESETS = {
   /** A handful of questions, one iteration: a check of the machinery on any device. */
   micro: {
-    ...BASE, fewShot: 0, maxNewTokens: 16, maxSeq: 256, trainBatch: 2, genBatch: 4,
+    ...BASE, fewShot: 0, maxNewTokens: 16, maxSeq: 256, trainBatch: 2, genBatch: 4, lora: null,
     star: { ...BASE.star, iterations: 1, patience: 0, trainSize: 2, poolSize: 4, evalSize: 2, steps: { kind: 'add', start: 2, increment: 0 } },
   },
   /** A first learning curve on a GPU: 256 questions per iteration, 200 held out. */
@@ -62,7 +69,11 @@ export const CSQA_RUN_PRESETS = {
 
 export function csqaRunConfig(
   preset: string,
-  o: { model?: string; data?: string; evalData?: string; mode?: Mode; iterations?: number; seed?: number } = {},
+  o: {
+    model?: string; data?: string; evalData?: string; mode?: Mode; iterations?: number; seed?: number;
+    /** LoRA rank (0: full fine-tuning) and targets; the alpha keeps the preset's alpha/rank ratio. */
+    loraRank?: number; loraTargets?: string[]; fewShotInTraining?: boolean;
+  } = {},
 ): CsqaRunConfig {
   if (!Object.hasOwn(CSQA_RUN_PRESETS, preset)) {
     throw new Error(`Unknown preset "${preset}" for --task csqa. Known presets: ${Object.keys(CSQA_RUN_PRESETS).join(', ')}.`);
@@ -73,7 +84,27 @@ export function csqaRunConfig(
   if (o.seed !== undefined) star = { ...star, seed: o.seed };
   validateStarConfig(star);
   if (!(base.fewShot >= 0 && base.fewShot <= 7)) throw new Error(`fewShot must be 0..7, got ${base.fewShot}.`);
-  return { ...base, star, model: o.model ?? HUB_PRESETS[DEFAULT_HUB_MODEL].repo, data: o.data ?? 'hub', evalData: o.evalData ?? '' };
+  const lora = loraOverride(base.lora, o.loraRank, o.loraTargets);
+  return {
+    ...base, star, lora, fewShotInTraining: o.fewShotInTraining ?? base.fewShotInTraining,
+    model: o.model ?? HUB_PRESETS[DEFAULT_HUB_MODEL].repo, data: o.data ?? 'hub', evalData: o.evalData ?? '',
+  };
+}
+
+/** The preset's LoRA with a new rank (0: none) and/or targets; alpha scales with the rank (alpha/rank is kept). */
+function loraOverride(preset: LoraConfig | null, rank?: number, targets?: string[]): LoraConfig | null {
+  if (rank === 0) {
+    if (targets) throw new Error('LoRA targets were given with rank 0 (full fine-tuning); drop one of them.');
+    return null;
+  }
+  if (rank === undefined && targets === undefined) return preset;
+  const from = preset ?? DEFAULT_LORA;
+  if (rank !== undefined && !(Number.isInteger(rank) && rank > 0)) throw new Error(`LoRA rank must be a positive integer (0: full fine-tuning), got ${rank}.`);
+  const bad = targets?.find((t) => !LORA_TARGETS.includes(t as LoraTarget));
+  if (bad !== undefined) throw new Error(`Unknown LoRA target "${bad}". Targets: ${LORA_TARGETS.join(', ')}.`);
+  if (targets && targets.length === 0) throw new Error('LoRA needs at least one target.');
+  const r = rank ?? from.rank;
+  return { ...from, rank: r, alpha: (from.alpha / from.rank) * r, targets: (targets as LoraTarget[] | undefined) ?? from.targets };
 }
 
 /** A seeded split of `problems` into `evalSize` held-out questions and the rest. */
