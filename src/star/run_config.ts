@@ -37,9 +37,9 @@ export const RUN_PRESETS = {
     model: 'arithmetic-tiny',
     star: {
       ...STAR_PRESETS.quick, iterations: 6, patience: 3, trainSize: 256, poolSize: 2000, evalSize: 150,
-      seedSize: 1000, seedSteps: 400, minDigits: 1, maxDigits: 3, steps: { kind: 'multiply', start: 60, factor: 1.2 },
+      seedSize: 2000, seedSteps: 800, minDigits: 1, maxDigits: 3, steps: { kind: 'multiply', start: 60, factor: 1.2 },
     },
-    optim: { ...DEFAULT_OPTIM, lr: 3e-3, warmupSteps: 10 },
+    optim: { ...DEFAULT_OPTIM, lr: 6e-3, warmupSteps: 20 },
     trainBatch: 16,
     genBatch: 128,
   },
