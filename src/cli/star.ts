@@ -18,7 +18,7 @@ import { uploadParams } from '../model/params';
 import { presetConfig } from '../model/config';
 import { createGpuEngine, type GpuEngine } from '../star/gpu_engine';
 import { runStar } from '../star/loop';
-import { comparisonTable } from '../star/report';
+import { comparisonTable, curveTable } from '../star/report';
 import { runConfig, type RunConfig } from '../star/run_config';
 import { FolderStore, writeFileAtomic } from '../star/stores/files';
 import { isCorrect, parseProblemLine, problemPrompt, type Problem } from '../star/tasks/arithmetic';
@@ -271,7 +271,7 @@ async function compareCommand(flags: Record<string, string | number | boolean>):
       return { mode: s.mode, summary: s };
     }),
   );
-  process.stdout.write(comparisonTable(rows) + '\n');
+  process.stdout.write(comparisonTable(rows) + '\n' + curveTable(rows) + '\n');
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -43,3 +43,19 @@ export function comparisonTable(summaries: { mode: string; summary: StarSummary 
   const title = `Eval accuracy (%) per category (digit count) and overall, at each mode's ${at} iteration`;
   return [title, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n') + '\n';
 }
+
+/**
+ * The learning curve as text: overall eval accuracy (%) of every mode at every iteration, one column per
+ * mode ('-' where a mode stopped earlier or never iterates, like base after iteration 0).
+ */
+export function curveTable(summaries: { mode: string; summary: StarSummary }[]): string {
+  const last = Math.max(0, ...summaries.map(({ summary }) => Math.max(...summary.iterations.map((r) => r.iteration))));
+  const header = ['iteration', ...summaries.map((s) => s.mode)];
+  const body = Array.from({ length: last + 1 }, (_, it) => [
+    String(it),
+    ...summaries.map(({ summary }) => pct(summary.iterations.find((r) => r.iteration === it)?.evalAccuracy)),
+  ]);
+  const widths = header.map((h, j) => Math.max(h.length, ...body.map((row) => row[j].length)));
+  const line = (cells: string[]) => cells.map((c, j) => c.padStart(widths[j])).join('  ');
+  return ['Eval accuracy (%) per iteration', line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n') + '\n';
+}

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSafetensors, tensorToF32, writeSafetensors } from '../../src/hub/safetensors';
 import { STAR_PRESETS, type StarConfig, stepsForIteration, validateStarConfig, withMode } from '../../src/star/config';
 import { iterationSample, runStar, trainingPool } from '../../src/star/loop';
-import { comparisonTable } from '../../src/star/report';
+import { comparisonTable, curveTable } from '../../src/star/report';
 import { FolderStore } from '../../src/star/stores/files';
 import { MemoryStore } from '../../src/star/stores/memory';
 import { makeProblem, type Problem, problemPrompt, scratchpad } from '../../src/star/tasks/arithmetic';
@@ -432,5 +432,13 @@ describe('comparisonTable', () => {
     expect(lines[3].split(/\s+/).slice(0, 6)).toEqual(['base', '0', '100.0', '100.0', '0.0', '0.0']);
     expect(lines[5].split(/\s+/).slice(0, 7)).toEqual(['star', '2', '100.0', '100.0', '100.0', '100.0', '100.0']);
     expect(comparisonTable(rows, { at: 'final' }).split('\n')[5]).toMatch(/^star\s+3\s/);
+    // The curve: one row per iteration, one column per mode; base has iteration 0 only.
+    const curve = curveTable(rows).trimEnd().split('\n').map((l) => l.trim().split(/\s+/));
+    expect(curve[1]).toEqual(['iteration', 'base', 'star-no-rationalization', 'star']);
+    expect(curve.slice(3).map((r) => r[0])).toEqual(['0', '1', '2', '3']);
+    expect(curve[4][1]).toBe('-');
+    const acc = (it: number, m: number) => (100 * rows[m].summary.iterations[it].evalAccuracy).toFixed(1);
+    expect(curve[3].slice(1)).toEqual([acc(0, 0), acc(0, 1), acc(0, 2)]);
+    expect(curve[6][3]).toBe(acc(3, 2));
   });
 });
