@@ -15,14 +15,19 @@
 //   barrier costs a context switch): the thread makes the online pass over its row, writes the loss
 //   and, with grad = 1, the row's dlogits. Grid (host): grid1d(BT, 64); row = flat group * 64 + lid.
 //
+// Row blocks: logits may be one block of rows [row0, row0 + rows) of a larger batch (src/model/vocab.ts
+//   splits logits [BT, V] into blocks that each fit one binding); logits rows are then local to the block
+//   while targets, weights and losses are indexed by the batch row row0 + row. One call per block.
+//
 // weighted_sum: a single workgroup of 256 threads computes out[0] = sum_r weights[r] * losses[r].
 //   Thread lid sums rows lid, lid + 256, ... in order, then a fixed tree adds the 256 partials, so
 //   the result is bit-identical from run to run. Grid (host): 1 workgroup.
 
 struct Params {
-  rows: u32,
+  rows: u32, // rows of this block of logits
   V: u32,
   grad: u32, // 1: also write dlogits into logits
+  row0: u32, // batch row of the block's first row (targets, weights, losses)
 }
 
 struct SumParams {
@@ -31,7 +36,7 @@ struct SumParams {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>; // [BT, V], dlogits in grad mode
-@group(0) @binding(2) var<storage, read> targets: array<u32>; // [BT]
+@group(0) @binding(2) var<storage, read> targets: array<u32>; // [BT], read at row0 + row
 @group(0) @binding(3) var<storage, read> weights: array<f32>; // [BT]
 @group(0) @binding(4) var<storage, read_write> losses: array<f32>; // [BT]
 
@@ -50,7 +55,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (row >= p.rows) { return; } // uniform per workgroup, so the barriers below stay in uniform control flow
   let V = p.V;
   let base = row * V;
-  let t = targets[row];
+  let g = p.row0 + row;
+  let t = targets[g];
   let valid = t < V;
 
   // Read the target logit before any thread can overwrite the row with its gradient.
@@ -83,13 +89,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
   if (lid == 0u) {
     if (valid) {
-      losses[row] = lse - target_logit;
+      losses[g] = lse - target_logit;
     } else {
-      losses[row] = bitcast<f32>(0x7fc00000u | t); // a quiet NaN, built at runtime (constants must be finite)
+      losses[g] = bitcast<f32>(0x7fc00000u | t); // a quiet NaN, built at runtime (constants must be finite)
     }
   }
   if (p.grad == 0u) { return; }
-  let w = weights[row];
+  let w = weights[g];
   for (var j = lid; j < V; j += WG) {
     let i = base + j;
     let onehot = select(0.0, 1.0, j == t);
@@ -118,7 +124,8 @@ fn main_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   if (row >= p.rows) { return; }
   let V = p.V;
   let base = row * V;
-  let t = targets[row];
+  let g = p.row0 + row;
+  let t = targets[g];
   var m = LOWEST;
   var s = 0.0;
   for (var j = 0u; j < V; j++) {
@@ -129,12 +136,12 @@ fn main_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   }
   let lse = m + log(s);
   if (t < V) {
-    losses[row] = lse - logits[base + t];
+    losses[g] = lse - logits[base + t];
   } else {
-    losses[row] = bitcast<f32>(0x7fc00000u | t);
+    losses[g] = bitcast<f32>(0x7fc00000u | t);
   }
   if (p.grad == 0u) { return; }
-  let w = weights[row];
+  let w = weights[g];
   for (var j = 0u; j < V; j++) {
     let i = base + j;
     logits[i] = w * (exp(logits[i] - lse) - select(0.0, 1.0, j == t));

@@ -12,6 +12,12 @@
 // untouched. ACCUMULATE (override) adds into dtable (the tied LM head's gradient is already there).
 // Grid (host): grid1d(BT, 1) workgroups (one per possible distinct token), flat index as above.
 //
+// Vocabulary chunks: a table (or dtable) may hold only the vocabulary rows [first, first + table_rows)
+// of a larger embedding that does not fit one binding (src/model/params.ts). Then the forward writes
+// only the output rows whose token falls in the chunk and the backward only that chunk's rows, so one
+// dispatch per chunk covers the vocabulary, each output row written by exactly one of them. A whole
+// table is the chunk first = 0, table_rows = V.
+//
 // Token ids >= V are clamped to V - 1 and row indices to BT - 1, so no thread reads or writes out of
 // bounds even for a bad index (the host rejects such ids before they get here).
 
@@ -21,6 +27,8 @@ struct Params {
   rows: u32, // BT
   C: u32,
   V: u32,
+  first: u32, // the first vocabulary row the table holds
+  table_rows: u32, // vocabulary rows the table holds
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -44,7 +52,8 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let r = i / p.C;
   let c = i % p.C;
   let tok = min(tokens[r], p.V - 1u);
-  out[i] = table[tok * p.C + c];
+  if (tok < p.first || tok - p.first >= p.table_rows) { return; } // another chunk's row
+  out[i] = table[(tok - p.first) * p.C + c];
 }
 
 @compute @workgroup_size(WG)
@@ -55,13 +64,14 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let end = min(offsets[u + 1u], p.rows);
   if (start >= end) { return; }
   let tok = min(unique[u], p.V - 1u);
+  if (tok < p.first || tok - p.first >= p.table_rows) { return; } // another chunk's row
   for (var c = lid; c < p.C; c += WG) {
     var s = 0.0;
     for (var k = start; k < end; k++) {
       let r = min(positions[k], p.rows - 1u);
       s += dout[r * p.C + c];
     }
-    let o = tok * p.C + c;
+    let o = (tok - p.first) * p.C + c;
     if (ACCUMULATE) {
       dtable[o] += s;
     } else {

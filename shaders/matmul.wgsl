@@ -6,6 +6,10 @@
 // (no transposes) and dW[F,C] (+)= dy^T·x (TRANS_A); the bias gradient is sum_rows below.
 // alpha (a uniform, 1 for plain products) scales the product, not C or the bias: LoRA adds
 // scale·(x·A^T)·B^T onto a linear's output with one accumulating call.
+// Each operand may be a window of a larger row-major matrix (BLAS-style leading dimensions): element
+// (i, j) of the stored A is a[a_off + i * lda + j], likewise B with b_off, ldb and C with c_off, ldc
+// (plain products: offsets 0, lda = stored row length). The LM head over a vocabulary split into row
+// chunks uses them to write and read logits columns [v0, v1) of [rows, V] and to take row blocks.
 //
 // Tiling (entry points main, main_bias): each workgroup of 16x16 threads owns one 64x64 tile of C.
 // The K axis is walked in steps of 16: the workgroup stages a 64x16 slab of op(A) and a 16x64 slab of
@@ -60,6 +64,12 @@ struct Params {
   tilesN: u32, // ceil(N / BN)
   tiles: u32, // ceil(M / BM) * tilesN
   alpha: f32, // scales op(A)·op(B)
+  lda: u32, // row strides (floats) of A, B and C as stored
+  ldb: u32,
+  ldc: u32,
+  a_off: u32, // offsets (floats) of element (0, 0) of A, B and C
+  b_off: u32,
+  c_off: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -75,15 +85,15 @@ var<private> acc: array<f32, 16>; // TM * TN, acc[i * TN + j]
 // op(A)[m, k], or 0 outside [M, K].
 fn loadA(m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
-  if (TRANS_A) { return a[k * p.M + m]; }
-  return a[m * p.K + k];
+  if (TRANS_A) { return a[p.a_off + k * p.lda + m]; }
+  return a[p.a_off + m * p.lda + k];
 }
 
 // op(B)[k, n], or 0 outside [K, N].
 fn loadB(k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
-  if (TRANS_B) { return b[n * p.K + k]; }
-  return b[k * p.N + n];
+  if (TRANS_B) { return b[p.b_off + n * p.ldb + k]; }
+  return b[p.b_off + k * p.ldb + n];
 }
 
 // Fills acc with the tile's op(A)·op(B). Called by the whole workgroup (it has barriers).
@@ -131,7 +141,8 @@ fn writeBlock(m0: u32, n0: u32, step: u32) {
       let n = n0 + step * j;
       if (n >= p.N) { break; }
       let v = p.alpha * acc[i * TN + j];
-      if (ACCUMULATE) { c[m * p.N + n] += v; } else { c[m * p.N + n] = v; }
+      let o = p.c_off + m * p.ldc + n;
+      if (ACCUMULATE) { c[o] += v; } else { c[o] = v; }
     }
   }
 }
@@ -143,7 +154,7 @@ fn writeBlockBias(m0: u32, n0: u32, step: u32) {
     for (var j = 0u; j < TN; j++) {
       let n = n0 + step * j;
       if (n >= p.N) { break; }
-      c[m * p.N + n] = p.alpha * acc[i * TN + j] + bias[n];
+      c[p.c_off + m * p.ldc + n] = p.alpha * acc[i * TN + j] + bias[n];
     }
   }
 }
@@ -177,10 +188,10 @@ fn directLoop(m0: u32, n0: u32) {
   for (var k = 0u; k < p.K; k++) {
     var av: vec4f;
     var bv: vec4f;
-    if (TRANS_A) { let o = k * p.M; av = vec4f(a[o + ra[0]], a[o + ra[1]], a[o + ra[2]], a[o + ra[3]]); }
-    else { av = vec4f(a[ra[0] * p.K + k], a[ra[1] * p.K + k], a[ra[2] * p.K + k], a[ra[3] * p.K + k]); }
-    if (TRANS_B) { bv = vec4f(b[cb[0] * p.K + k], b[cb[1] * p.K + k], b[cb[2] * p.K + k], b[cb[3] * p.K + k]); }
-    else { let o = k * p.N; bv = vec4f(b[o + cb[0]], b[o + cb[1]], b[o + cb[2]], b[o + cb[3]]); }
+    if (TRANS_A) { let o = p.a_off + k * p.lda; av = vec4f(a[o + ra[0]], a[o + ra[1]], a[o + ra[2]], a[o + ra[3]]); }
+    else { let o = p.a_off + k; av = vec4f(a[o + ra[0] * p.lda], a[o + ra[1] * p.lda], a[o + ra[2] * p.lda], a[o + ra[3] * p.lda]); }
+    if (TRANS_B) { let o = p.b_off + k; bv = vec4f(b[o + cb[0] * p.ldb], b[o + cb[1] * p.ldb], b[o + cb[2] * p.ldb], b[o + cb[3] * p.ldb]); }
+    else { let o = p.b_off + k * p.ldb; bv = vec4f(b[o + cb[0]], b[o + cb[1]], b[o + cb[2]], b[o + cb[3]]); }
     rows[0] = fma(vec4f(av.x), bv, rows[0]);
     rows[1] = fma(vec4f(av.y), bv, rows[1]);
     rows[2] = fma(vec4f(av.z), bv, rows[2]);

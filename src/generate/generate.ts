@@ -8,7 +8,9 @@ import type { Gpu } from '../gpu/device';
 import type { Dispatch } from '../gpu/kernel';
 import { encode } from '../gpu/kernel';
 import { type ModelConfig, validateTokens } from '../model/config';
-import { createInferencePlan, createKvCache, inferenceActivationBytes, type InferencePlan, kvCacheBytes, uploadPositions } from '../model/inference';
+import {
+  createInferencePlan, createKvCache, inferenceActivationBytes, type InferencePlan, kvCacheBytes, maxBatchForBindings, uploadPositions,
+} from '../model/inference';
 import type { ParamBuffers } from '../model/params';
 import { sample, type SampleArgs, type SamplingParams, setSampleStep } from '../ops/sampling';
 
@@ -53,12 +55,21 @@ export function generatorBytes(cfg: ModelConfig, B: number, S: number, maxPrompt
   return kvCacheBytes(cfg, B, S) + inferenceActivationBytes(cfg, B, 1) + inferenceActivationBytes(cfg, B, maxPrompt) + B * S * 4 + 2 * B * 4;
 }
 
-/** The largest batch, halving from `cap`, whose generator fits in `budgetBytes`. */
-export function chooseBatchSize(cfg: ModelConfig, S: number, budgetBytes: number, maxPrompt = S, cap = 256): number {
+/**
+ * The largest batch, halving from `cap`, whose generator fits in `budgetBytes` and, given the device's
+ * `maxBindingBytes`, whose every buffer fits one binding (the logits [B, V] and a layer's KV cache grow with B).
+ */
+export function chooseBatchSize(cfg: ModelConfig, S: number, budgetBytes: number, maxPrompt = S, cap = 256, maxBindingBytes?: number): number {
+  const bindable = maxBindingBytes === undefined ? Infinity : maxBatchForBindings(cfg, S, maxPrompt, maxBindingBytes);
+  const fits = (B: number) => generatorBytes(cfg, B, S, maxPrompt) <= budgetBytes && B <= bindable;
   let B = cap;
-  while (B > 1 && generatorBytes(cfg, B, S, maxPrompt) > budgetBytes) B >>= 1;
-  if (generatorBytes(cfg, B, S, maxPrompt) > budgetBytes) {
-    throw new Error(`Generation does not fit in ${budgetBytes} bytes even at batch 1 (needs ${generatorBytes(cfg, 1, S, maxPrompt)}).`);
+  while (B > 1 && !fits(B)) B >>= 1;
+  if (!fits(B)) {
+    throw new Error(
+      bindable < 1
+        ? `Generation with ${S} cache positions and prompts of ${maxPrompt} tokens needs a buffer larger than this GPU can bind at once (${maxBindingBytes} bytes) even at batch 1. Use shorter sequences or a smaller model.`
+        : `Generation does not fit in ${budgetBytes} bytes even at batch 1 (needs ${generatorBytes(cfg, 1, S, maxPrompt)}).`,
+    );
   }
   return B;
 }

@@ -2,7 +2,9 @@
 // files the user picked (browser), checked and ready for uploadParams, with its tokenizer.
 //
 //   config.json            -> ModelConfig (fromHfConfig; unsupported settings are named)
-//   (memory estimate)      -> reported before any weight is read; a tensor over the binding limit stops here
+//   (memory estimate)      -> reported before any weight is read; a model this device cannot bind stops here
+//                             (the embedding and LM head are split into vocabulary row chunks that each fit
+//                             maxStorageBufferBindingSize; any other tensor must fit whole)
 //   tokenizer.json (+ tokenizer_config.json) -> transformers.js tokenizer, read before the large files
 //   model.safetensors, or model.safetensors.index.json + shards -> f32 tensors, checked against the config
 //
@@ -10,7 +12,8 @@
 // ~/.cache/star-webgpu by default), so a second load of the same repo works offline.
 
 import { headDim, type ModelConfig } from '../model/config';
-import { paramSpecs, type ParamTensors } from '../model/params';
+import { layoutParams, paramSpecs, type ParamTensors } from '../model/params';
+import { logitBlocks } from '../model/vocab';
 import { type Checkpoint, readCheckpoint } from './checkpoint';
 import {
   browserCache, type ByteCache, type FileProgress, filesSource, type HubFetchOptions, isRepoId, type ModelSource, repoSource,
@@ -36,7 +39,7 @@ export interface LoadHubOptions extends Omit<HubFetchOptions, 'cache'> {
   /** A ByteCache, a folder (Node), or false for none. Default: Cache API in a browser, ~/.cache/star-webgpu in Node. */
   cache?: ByteCache | string | false;
   onProgress?: (e: HubProgress) => void;
-  /** The device's maxStorageBufferBindingSize: a larger tensor is refused before the weights are read. */
+  /** The device's maxStorageBufferBindingSize: a model that cannot be bound within it is refused before the weights are read. */
   maxBindingBytes?: number;
   /** Caps max_position_embeddings (the KV cache and activations scale with it). Default 2048. */
   maxSeq?: number;
@@ -68,17 +71,17 @@ export function estimateMemory(cfg: ModelConfig): MemoryEstimate {
 
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
-/** Refuses a model with a tensor the device cannot bind whole, saying what the engine would need. */
-export function checkBindingLimit(cfg: ModelConfig, memory: MemoryEstimate, maxBindingBytes: number, label = 'this model'): void {
-  const { name, shape, bytes } = memory.largest;
-  if (bytes <= maxBindingBytes) return;
-  const rows = Math.floor(maxBindingBytes / (4 * cfg.dModel));
-  throw new Error(
-    `${label}: tensor ${name} [${shape.join(' x ')}] is ${mb(bytes)} as f32, more than this GPU can bind at once ` +
-      `(maxStorageBufferBindingSize ${mb(maxBindingBytes)}). The engine binds every parameter whole; this model needs the ` +
-      `embedding split into chunks of at most ${rows} vocabulary rows (gather per chunk, one LM-head matmul per chunk), ` +
-      `which is not implemented yet. Pick a smaller model (${HUB_PRESETS['smollm2-135m'].repo}) or a GPU with a larger limit.`,
-  );
+/**
+ * Refuses a model this device cannot bind: the embedding and LM head may exceed the limit (they are stored
+ * as vocabulary row chunks), but every other tensor must fit whole and so must one row of logits.
+ */
+export function checkBindingLimit(cfg: ModelConfig, maxBindingBytes: number, label = 'this model'): void {
+  try {
+    layoutParams(cfg, maxBindingBytes);
+    logitBlocks(cfg.vocab, 1, maxBindingBytes);
+  } catch (e) {
+    throw new Error(`${label}: ${(e as Error).message} (${HUB_PRESETS['smollm2-135m'].repo} fits every WebGPU device.)`);
+  }
 }
 
 async function resolveCache(opt: LoadHubOptions['cache']): Promise<ByteCache | null> {
@@ -130,7 +133,7 @@ export async function loadHubModel(source: string | ArrayLike<File> | ModelSourc
   const cfg = fromHfConfig(hfConfig, `${src.label}/config.json`, opts.maxSeq ?? 2048);
   const memory = estimateMemory(cfg);
   opts.onProgress?.({ kind: 'config', cfg, memory });
-  if (opts.maxBindingBytes !== undefined) checkBindingLimit(cfg, memory, opts.maxBindingBytes, src.label);
+  if (opts.maxBindingBytes !== undefined) checkBindingLimit(cfg, opts.maxBindingBytes, src.label);
 
   const tokJson = (await readJson(src, 'tokenizer.json', fileProgress, true))!;
   const tokConfig = (await readJson(src, 'tokenizer_config.json', fileProgress, false)) ?? {};

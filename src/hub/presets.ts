@@ -2,15 +2,16 @@
 // safetensors, a fast tokenizer). Any other compatible repo id works too; these are the tested names.
 //
 // Sizes as f32 on the GPU (the engine keeps f32 weights for now; training needs about 4x: weights,
-// gradients and both AdamW moments). The engine binds each parameter tensor whole, so the largest one,
-// the token embedding, must fit the device's maxStorageBufferBindingSize. WebGPU's default is 128 MiB;
-// adapters usually allow more and requestGpu asks for the adapter's own limit (SwiftShader: 1 GiB).
+// gradients and both AdamW moments). A token embedding (or untied LM head) larger than the device's
+// maxStorageBufferBindingSize is stored as vocabulary row chunks that each fit (src/model/params.ts), and
+// logits as row blocks (src/model/vocab.ts); every other tensor is bound whole. WebGPU's default limit is
+// 128 MiB; adapters usually allow more and requestGpu asks for the adapter's own limit (SwiftShader: 1 GiB).
 
 export interface HubPreset {
   repo: string;
   /** Parameters, for the picker. */
   params: string;
-  /** The f32 embedding [vocab, hidden]: the tensor that decides whether a device can bind the model. */
+  /** The f32 embedding [vocab, hidden]: the largest tensor, split into row chunks when over the binding limit. */
   embedding: [number, number];
   note: string;
 }
@@ -26,16 +27,15 @@ export const HUB_PRESETS = {
     repo: 'HuggingFaceTB/SmolLM2-360M-Instruct',
     params: '362M',
     embedding: [49152, 960],
-    note: '1.45 GB of f32 weights; its 189 MB embedding needs a binding limit above the 128 MiB default.',
+    note: '1.45 GB of f32 weights; its 189 MB embedding is split into two vocabulary chunks under the 128 MiB default binding limit.',
   },
   'qwen2.5-0.5b': {
     repo: 'Qwen/Qwen2.5-0.5B-Instruct',
     params: '494M',
     embedding: [151936, 896],
     note:
-      '1.98 GB of f32 weights; its 545 MB embedding exceeds common 128-256 MiB binding limits. Running it there needs ' +
-      'the embedding split by vocabulary rows into chunks that each fit (the gather reads the chunk holding each id; the ' +
-      'tied LM head runs one matmul per chunk into its slice of the logits), which the engine does not do yet.',
+      '1.98 GB of f32 weights; its 545 MB embedding is split into five vocabulary chunks under the 128 MiB default ' +
+      'binding limit (the gather and the tied LM head run per chunk), and training logits into row blocks.',
   },
 } satisfies Record<string, HubPreset>;
 

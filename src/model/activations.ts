@@ -3,6 +3,10 @@
 // Sizes are computed first (in floats) and allocated second, so the memory report the app shows
 // before a run is exactly what the trainer will allocate. With LoRA, each targeted linear also keeps
 // u = x·A^T [BT, r] (src/model/lora.ts), and the backward has one du scratch of the same size.
+// Both depend on the device's binding limit (maxBindingBytes, default 1 GiB): the logits [BT, V] are
+// split into row blocks that each fit one binding (src/model/vocab.ts), and the parameter layout into
+// segments and row chunks (src/model/params.ts). allocateActs refuses a batch with any other buffer
+// over the limit, naming the largest B x T that fits.
 
 import { createBuffer, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -10,6 +14,7 @@ import { gradNormPartials } from '../ops/adamw';
 import { headDim, type ModelConfig } from './config';
 import { layoutLora, type LoraConfig, type LoraTarget } from './lora';
 import { layoutParams, type ParamLayout } from './params';
+import { logitBlocks } from './vocab';
 
 /** What one transformer block keeps from its forward pass for the backward pass. */
 export interface LayerActs<T> {
@@ -45,7 +50,7 @@ export interface Acts<T> {
   xOut: T; // [BT, C] residual leaving the last block
   rstdF: T; // [BT]
   xnF: T; // [BT, C]
-  logits: T; // [BT, V]; overwritten in place by dlogits in a training step
+  logits: T[]; // [BT, V] as row blocks (logitBlocks), each overwritten in place by dlogits in a training step
   losses: T; // [BT]
   loss: T; // [1]
   proj: T; // [BT, C] scratch: o_proj / down_proj output before the residual add
@@ -65,8 +70,14 @@ export interface Acts<T> {
   loraDu?: T; // [BT, r] LoRA backward scratch (only with LoRA)
 }
 
-/** Float counts of every activation buffer for a batch of B sequences of T tokens (with LoRA adapters of `lora`). */
-export function activationSizes(cfg: ModelConfig, B: number, T: number, lora?: LoraConfig): Acts<number> {
+/** The default binding limit of sizes computed without a device, as for layoutParams. */
+export const DEFAULT_BINDING_BYTES = 1 << 30;
+
+/**
+ * Float counts of every activation buffer for a batch of B sequences of T tokens (with LoRA adapters of
+ * `lora`), on a device binding at most `maxBindingBytes` per buffer.
+ */
+export function activationSizes(cfg: ModelConfig, B: number, T: number, lora?: LoraConfig, maxBindingBytes = DEFAULT_BINDING_BYTES): Acts<number> {
   const BT = B * T;
   const C = cfg.dModel;
   const D = headDim(cfg);
@@ -79,25 +90,28 @@ export function activationSizes(cfg: ModelConfig, B: number, T: number, lora?: L
     lora: Object.fromEntries((lora?.targets ?? []).map((t) => [t, BT * lora!.rank])),
   });
   // The gradient norm runs over what is trained: the adapters with LoRA, else every parameter.
-  const maxSeg = Math.max(...trainableLayout(cfg, lora).segmentSizes);
+  const maxSeg = Math.max(...trainableLayout(cfg, lora, maxBindingBytes).segmentSizes);
   return {
     tokens: BT, targets: BT, weights: BT, positions: BT, start: B, tokUnique: BT, tokOffsets: BT + 1, tokPositions: BT,
     layers: Array.from({ length: cfg.nLayers }, layer),
-    xOut: BT * C, rstdF: BT, xnF: BT * C, logits: BT * cfg.vocab, losses: BT, loss: 1, proj: BT * C,
+    xOut: BT * C, rstdF: BT, xnF: BT * C, logits: logitBlocks(cfg.vocab, BT, maxBindingBytes).map((b) => b.rows * cfg.vocab),
+    losses: BT, loss: 1, proj: BT * C,
     dres: BT * C, dxn: BT * C, dq: BT * HD, dk: BT * KD, dv: BT * KD, datt: BT * HD, dgate: BT * F, dup: BT * F, dh: BT * F,
     delta: B * cfg.nHeads * T, normPartials: gradNormPartials(maxSeg), normSq: 1,
     ...(lora ? { loraDu: BT * lora.rank } : {}),
   };
 }
 
-function trainableLayout(cfg: ModelConfig, lora?: LoraConfig): ParamLayout {
-  return lora ? layoutLora(cfg, lora) : layoutParams(cfg);
+function trainableLayout(cfg: ModelConfig, lora: LoraConfig | undefined, maxBindingBytes: number): ParamLayout {
+  return lora ? layoutLora(cfg, lora, maxBindingBytes) : layoutParams(cfg, maxBindingBytes);
 }
 
 function mapActs<A, B>(acts: Acts<A>, f: (a: A, name: string) => B): Acts<B> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(acts)) {
-    out[k] = k === 'layers' ? (v as LayerActs<A>[]).map((l, i) => mapLayer(l, (a, n) => f(a, `layers.${i}.${n}`))) : f(v as A, k);
+    if (k === 'layers') out[k] = (v as LayerActs<A>[]).map((l, i) => mapLayer(l, (a, n) => f(a, `layers.${i}.${n}`)));
+    else if (Array.isArray(v)) out[k] = (v as A[]).map((a, i) => f(a, `${k}.${i}`));
+    else out[k] = f(v as A, k);
   }
   return out as unknown as Acts<B>;
 }
@@ -110,8 +124,34 @@ function mapLayer<A, B>(l: LayerActs<A>, f: (a: A, name: string) => B): LayerAct
   return out as unknown as LayerActs<B>;
 }
 
+/** The activations of a batch on this device; refuses a batch with a buffer larger than one binding. */
 export function allocateActs(gpu: Gpu, cfg: ModelConfig, B: number, T: number, lora?: LoraConfig): Acts<View> {
-  return mapActs(activationSizes(cfg, B, T, lora), (n, name) => createBuffer(gpu, n * 4, name));
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  const sizes = activationSizes(cfg, B, T, lora, limit);
+  const big = largestActivation(sizes);
+  if (big.floats * 4 > limit) {
+    // Every buffer over the limit grows with B*T (the logits are already split), so search the largest B*T that fits.
+    let [lo, hi] = [0, B * T];
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (largestActivation(activationSizes(cfg, 1, mid, lora, limit)).floats * 4 <= limit) lo = mid;
+      else hi = mid - 1;
+    }
+    throw new Error(
+      `The activation ${big.name} of a batch of ${B} x ${T} tokens needs ${big.floats * 4} bytes, more than this GPU can bind at once ` +
+        `(maxStorageBufferBindingSize ${limit} bytes). ` +
+        (lo > 0 ? `Use a smaller batch or shorter sequences: batch x sequence length at most ${lo}.` : 'Use a smaller model.'),
+    );
+  }
+  return mapActs(sizes, (n, name) => createBuffer(gpu, n * 4, name));
+}
+
+function largestActivation(acts: Acts<number>): { name: string; floats: number } {
+  let big = { name: '', floats: 0 };
+  mapActs(acts, (n, name) => {
+    if (n > big.floats) big = { name, floats: n };
+  });
+  return big;
 }
 
 function totalFloats(acts: Acts<number>): number {
@@ -139,12 +179,16 @@ export interface MemoryReport {
 
 const layoutBytes = (layout: ParamLayout) => layout.segmentSizes.reduce((a, b) => a + b, 0) * 4;
 
-/** `lora`: fine-tune adapters of this config on a frozen base instead of every parameter. */
-export function memoryReport(cfg: ModelConfig, shape: { B: number; T: number; kvCache?: number; lora?: LoraConfig }): MemoryReport {
+/**
+ * `lora`: fine-tune adapters of this config on a frozen base instead of every parameter.
+ * `maxBindingBytes`: the device's maxStorageBufferBindingSize (default 1 GiB), which decides the splits.
+ */
+export function memoryReport(cfg: ModelConfig, shape: { B: number; T: number; kvCache?: number; lora?: LoraConfig; maxBindingBytes?: number }): MemoryReport {
   const { lora } = shape;
-  const frozenParams = lora ? layoutBytes(layoutParams(cfg)) : 0;
-  const trainableParams = layoutBytes(trainableLayout(cfg, lora));
-  const activations = totalFloats(activationSizes(cfg, shape.B, shape.T, lora)) * 4;
+  const limit = shape.maxBindingBytes ?? DEFAULT_BINDING_BYTES;
+  const frozenParams = lora ? layoutBytes(layoutParams(cfg, limit)) : 0;
+  const trainableParams = layoutBytes(trainableLayout(cfg, lora, limit));
+  const activations = totalFloats(activationSizes(cfg, shape.B, shape.T, lora, limit)) * 4;
   const kvCache = shape.kvCache ?? 0;
   const r = { params: frozenParams + trainableParams, frozenParams, trainableParams, grads: trainableParams, optimizer: 2 * trainableParams, activations, kvCache };
   return { ...r, total: r.params + r.grads + r.optimizer + r.activations + r.kvCache };

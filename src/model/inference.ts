@@ -8,13 +8,16 @@
 // Weights with LoRA adapters (src/model/lora.ts) add scale·(x·A^T)·B^T to each targeted linear, as in
 // training: two rank-r matmuls per target, cheap next to the base layer, with no merged copy of the
 // weights and nothing to undo after generation. The generator passes its weights through unchanged.
+//
+// The embedding and LM head go through src/model/vocab.ts (vocabulary row chunks when the tensor is
+// larger than one binding); the logits [B, V] stay one buffer, which sampling reads whole, so a batch
+// is refused when they, a layer's KV cache or a step's activations exceed one binding (maxBatchForBindings).
 
 import { createBuffer, upload, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { type Dispatch, encode } from '../gpu/kernel';
 import { add } from '../ops/add';
 import { attention, type AttentionArgs, setAttentionOffset } from '../ops/attention';
-import { embedding } from '../ops/embedding';
 import { kvWrite, type KvWriteArgs, setKvWritePos } from '../ops/kv_cache';
 import { matmul } from '../ops/matmul';
 import { rmsnorm } from '../ops/rmsnorm';
@@ -23,6 +26,7 @@ import { swiglu } from '../ops/swiglu';
 import { headDim, type ModelConfig } from './config';
 import { adapterOf, hasBias, LORA_MODULES, loraForward, type LoraTarget, type ModelWeights, targetDims } from './lora';
 import { layerName } from './params';
+import { embedTokens, lmHead } from './vocab';
 
 /** Keys and values of every layer for B sequences of up to S positions. */
 export interface KvCache {
@@ -36,8 +40,40 @@ export function kvCacheBytes(cfg: ModelConfig, B: number, S: number): number {
   return 2 * cfg.nLayers * B * S * cfg.nKvHeads * headDim(cfg) * 4;
 }
 
+/** Per sequence, the floats of each generation buffer that grows with the batch (S cache positions, Tq new tokens). */
+function perSequenceFloats(cfg: ModelConfig, S: number, Tq: number): [string, number][] {
+  const D = headDim(cfg);
+  return [
+    ['one layer\'s KV cache', S * cfg.nKvHeads * D],
+    ['the logits', cfg.vocab],
+    ['the MLP activations', Tq * cfg.dFF],
+    ['the attention activations', Tq * cfg.nHeads * D],
+    ['the hidden states', Tq * cfg.dModel],
+  ];
+}
+
+/** The largest batch whose generation buffers (cache of S positions, steps of Tq tokens) each fit one binding. */
+export function maxBatchForBindings(cfg: ModelConfig, S: number, Tq: number, maxBindingBytes: number): number {
+  return Math.min(...perSequenceFloats(cfg, S, Tq).map(([, f]) => Math.floor(maxBindingBytes / (4 * f))));
+}
+
+/** Refuses a batch B with a generation buffer larger than one binding, naming the largest batch that fits. */
+function checkBindings(gpu: Gpu, cfg: ModelConfig, B: number, S: number, Tq: number): void {
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  for (const [what, f] of perSequenceFloats(cfg, S, Tq)) {
+    if (B * f * 4 <= limit) continue;
+    const fit = maxBatchForBindings(cfg, S, Tq, limit);
+    throw new Error(
+      `Generation for ${B} sequences (${S} cache positions, ${Tq} token${Tq === 1 ? '' : 's'} per step) needs ${B * f * 4} bytes for ${what}, more than this GPU can bind at once ` +
+        `(maxStorageBufferBindingSize ${limit} bytes). ` +
+        (fit >= 1 ? `Use a generation batch of at most ${fit}.` : 'Use shorter sequences or a smaller model.'),
+    );
+  }
+}
+
 export function createKvCache(gpu: Gpu, cfg: ModelConfig, B: number, S: number): KvCache {
   if (S > cfg.maxSeq) throw new Error(`KV cache of ${S} positions exceeds the model's maxSeq (${cfg.maxSeq}).`);
+  checkBindings(gpu, cfg, B, S, 1);
   const n = B * S * cfg.nKvHeads * headDim(cfg) * 4;
   return {
     B, S,
@@ -74,6 +110,7 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
   const C = cfg.dModel;
   const D = headDim(cfg);
   const [H, Hkv, F, V] = [cfg.nHeads, cfg.nKvHeads, cfg.dFF, cfg.vocab];
+  checkBindings(gpu, cfg, B, S, Tq);
   const buf = (floats: number, name: string) => createBuffer(gpu, floats * 4, `infer${Tq}.${name}`);
   const tokens = buf(BT, 'tokens');
   const positions = buf(BT, 'positions');
@@ -110,7 +147,7 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
     ];
   };
 
-  const body: Dispatch[] = [...embedding(gpu, { tokens, table: p.view('model.embed_tokens.weight'), out: xA, rows: BT, C, V })];
+  const body: Dispatch[] = [...embedTokens(gpu, { tokens, table: p.chunks('model.embed_tokens.weight'), out: xA, rows: BT, C, V })];
   const attnCalls: { ds: Dispatch[]; args: AttentionArgs }[] = [];
   const kvCalls: { ds: Dispatch[]; args: KvWriteArgs }[] = [];
   for (let l = 0; l < cfg.nLayers; l++) {
@@ -144,7 +181,7 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
   }
   const head: Dispatch[] = [
     ...rmsnorm(gpu, { x: last, w: p.view('model.norm.weight'), y: lastN, rstd: lastR, rows: B, C, eps: cfg.normEps }),
-    ...matmul(gpu, { a: lastN, b: p.view(cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), c: logits, M: B, N: V, K: C, transB: true }),
+    ...lmHead(gpu, { x: lastN, w: p.chunks(cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), logits: [{ view: logits, first: 0, rows: B }], C, V }),
   ];
 
   return {

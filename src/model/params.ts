@@ -6,6 +6,11 @@
 // Inside a segment, weight-decayed tensors (matrices) come first and the rest (norm weights, biases)
 // after, so AdamW decays the range [0, decayEnd) of each segment. Gradients and both AdamW moments
 // use the very same layout, so one optimizer dispatch per segment covers every parameter.
+//
+// A tensor larger than one binding (the token embedding and LM head of a large vocabulary, marked
+// splitRows) is stored as row chunks of near-equal size, each its own part in some segment: vocabulary
+// rows [first, first + rows). Entries stay whole tensors with their Hugging Face names; uploadParams and
+// downloadParams split and join them, and the model reads the chunks through chunks(name).
 
 import { ALIGN, createBuffer, readF32, subView, upload, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -20,14 +25,26 @@ export interface ParamSpec {
   init: 'normal' | 'ones' | 'zeros';
   /** Standard deviation for 'normal'. */
   std: number;
+  /** May be stored as row chunks when larger than one binding (its readers handle chunks). */
+  splitRows?: boolean;
 }
 
-export interface ParamEntry extends ParamSpec {
+/** Rows [first, first + rows) of a tensor's first dimension, stored contiguously in one segment. */
+export interface ParamPart {
   segment: number;
   /** Offset in floats inside its segment (a multiple of ALIGN/4). */
   offset: number;
+  first: number;
+  rows: number;
   /** Number of floats. */
   size: number;
+}
+
+export interface ParamEntry extends ParamSpec {
+  /** Number of floats. */
+  size: number;
+  /** Where it is stored: one part holding the whole tensor, or its row chunks in order. */
+  parts: ParamPart[];
 }
 
 export interface ParamLayout {
@@ -56,7 +73,7 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
   const residStd = std / Math.sqrt(2 * cfg.nLayers);
   const mat = (name: string, rows: number, cols: number, s = std): ParamSpec => ({ name, shape: [rows, cols], decay: true, init: 'normal', std: s });
   const vec = (name: string, n: number, init: 'ones' | 'zeros'): ParamSpec => ({ name, shape: [n], decay: false, init, std: 0 });
-  const specs: ParamSpec[] = [mat('model.embed_tokens.weight', cfg.vocab, C)];
+  const specs: ParamSpec[] = [{ ...mat('model.embed_tokens.weight', cfg.vocab, C), splitRows: true }];
   for (let l = 0; l < cfg.nLayers; l++) {
     specs.push(
       vec(layerName(l, 'input_layernorm.weight'), C, 'ones'),
@@ -80,7 +97,7 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
     );
   }
   specs.push(vec('model.norm.weight', C, 'ones'));
-  if (!cfg.tieEmbeddings) specs.push(mat('lm_head.weight', cfg.vocab, C));
+  if (!cfg.tieEmbeddings) specs.push({ ...mat('lm_head.weight', cfg.vocab, C), splitRows: true });
   return specs;
 }
 
@@ -89,6 +106,28 @@ const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 /** The model's parameters packed into segments of at most `maxSegmentBytes` (the device's binding limit). */
 export function layoutParams(cfg: ModelConfig, maxSegmentBytes = 1 << 30): ParamLayout {
   return layoutSpecs(paramSpecs(cfg), maxSegmentBytes);
+}
+
+const padded = (floats: number) => Math.ceil(floats / FLOATS_ALIGN) * FLOATS_ALIGN;
+
+/** Row chunks [first, rows] of a tensor so that each fits `maxFloats`: one when it fits whole, else near-equal ones. */
+function rowChunks(spec: ParamSpec, maxFloats: number, maxSegmentBytes: number): [number, number][] {
+  const size = numel(spec.shape);
+  if (padded(size) <= maxFloats) return [[0, spec.shape[0]]];
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+  const rows = spec.shape[0];
+  const cols = size / rows;
+  const maxRows = Math.floor(maxFloats / cols);
+  if (!spec.splitRows || maxRows < 1) {
+    const what = spec.splitRows ? `even one of its rows (${cols * 4} bytes) is` : 'it is';
+    throw new Error(
+      `Parameter ${spec.name} (${spec.shape.join('x')}) needs ${size * 4} bytes (${mb(size * 4)}) and ${what} more than this GPU can bind at once ` +
+        `(maxStorageBufferBindingSize ${maxSegmentBytes} bytes, ${mb(maxSegmentBytes)}). Use a smaller model or a GPU with a larger binding limit.`,
+    );
+  }
+  const n = Math.ceil(rows / maxRows);
+  const per = Math.ceil(rows / n);
+  return Array.from({ length: Math.ceil(rows / per) }, (_, i) => [i * per, Math.min(per, rows - i * per)]);
 }
 
 /** Packs any tensor specs (the model's, or LoRA adapters') into segments of at most `maxSegmentBytes`. */
@@ -100,22 +139,21 @@ export function layoutSpecs(specs: ParamSpec[], maxSegmentBytes = 1 << 30): Para
   const decayEnds: number[] = [0];
   for (const spec of ordered) {
     const size = numel(spec.shape);
-    const padded = Math.ceil(size / FLOATS_ALIGN) * FLOATS_ALIGN;
-    if (padded > maxFloats) {
-      throw new Error(
-        `Parameter ${spec.name} (${spec.shape.join('x')}) needs ${padded * 4} bytes, more than this GPU can bind at once ` +
-          `(${maxSegmentBytes} bytes). Use a smaller model.`,
-      );
+    const cols = size / spec.shape[0];
+    const parts: ParamPart[] = [];
+    for (const [first, rows] of rowChunks(spec, maxFloats, maxSegmentBytes)) {
+      const partSize = rows * cols;
+      let seg = segmentSizes.length - 1;
+      if (segmentSizes[seg] + padded(partSize) > maxFloats) {
+        segmentSizes.push(0);
+        decayEnds.push(0);
+        seg++;
+      }
+      parts.push({ segment: seg, offset: segmentSizes[seg], first, rows, size: partSize });
+      segmentSizes[seg] += padded(partSize);
+      if (spec.decay) decayEnds[seg] = segmentSizes[seg];
     }
-    let seg = segmentSizes.length - 1;
-    if (segmentSizes[seg] + padded > maxFloats) {
-      segmentSizes.push(0);
-      decayEnds.push(0);
-      seg++;
-    }
-    entries.push({ ...spec, segment: seg, offset: segmentSizes[seg], size });
-    segmentSizes[seg] += padded;
-    if (spec.decay) decayEnds[seg] = segmentSizes[seg];
+    entries.push({ ...spec, size, parts });
   }
   return {
     entries,
@@ -126,24 +164,45 @@ export function layoutSpecs(specs: ParamSpec[], maxSegmentBytes = 1 << 30): Para
   };
 }
 
+/** A stored row chunk of a tensor: its view holds rows [first, first + rows). */
+export interface RowChunk {
+  view: View;
+  first: number;
+  rows: number;
+}
+
 /** One set of buffers laid out like the parameters: parameters, gradients or an optimizer moment. */
 export interface ParamBuffers {
   layout: ParamLayout;
   segments: View[];
+  /** A tensor stored whole. Throws for one stored as row chunks (read those with chunks). */
   view(name: string): View;
+  /** A tensor's row chunks in order: a single chunk when it is stored whole. */
+  chunks(name: string): RowChunk[];
 }
 
 export function createParamBuffers(gpu: Gpu, layout: ParamLayout, label: string): ParamBuffers {
   const segments = layout.segmentSizes.map((n, i) => createBuffer(gpu, n * 4, `${label}[${i}]`));
-  const views = new Map(layout.entries.map((e) => [e.name, subView(segments[e.segment], e.offset * 4, e.size * 4)]));
+  const chunks = new Map(layout.entries.map((e) => [
+    e.name,
+    e.parts.map((p): RowChunk => ({ view: subView(segments[p.segment], p.offset * 4, p.size * 4), first: p.first, rows: p.rows })),
+  ]));
+  const chunksOf = (name: string) => {
+    const c = chunks.get(name);
+    if (!c) throw new Error(`No parameter named ${name}`);
+    return c;
+  };
   return {
     layout,
     segments,
     view(name) {
-      const v = views.get(name);
-      if (!v) throw new Error(`No parameter named ${name}`);
-      return v;
+      const c = chunksOf(name);
+      if (c.length > 1) {
+        throw new Error(`Parameter ${name} is stored as ${c.length} row chunks (it exceeds the binding limit); read it with chunks(name).`);
+      }
+      return c[0].view;
     },
+    chunks: chunksOf,
   };
 }
 
@@ -174,14 +233,20 @@ export function uploadParams(gpu: Gpu, bufs: ParamBuffers, tensors: ParamTensors
     if (t.length !== e.size) {
       throw new Error(`Tensor ${e.name} has ${t.length} values but the config needs ${e.shape.join('x')} = ${e.size}.`);
     }
-    upload(gpu, bufs.view(e.name), t);
+    const cols = e.size / e.shape[0];
+    for (const c of bufs.chunks(e.name)) upload(gpu, c.view, t.subarray(c.first * cols, (c.first + c.rows) * cols));
   }
 }
 
-/** Reads every parameter back into host tensors (for checkpoints and tests). */
+/** Reads every parameter back into host tensors, row chunks joined (for checkpoints and tests). */
 export async function downloadParams(gpu: Gpu, bufs: ParamBuffers): Promise<ParamTensors> {
   const out: ParamTensors = new Map();
   const segs = await Promise.all(bufs.segments.map((s) => readF32(gpu, s)));
-  for (const e of bufs.layout.entries) out.set(e.name, segs[e.segment].slice(e.offset, e.offset + e.size));
+  for (const e of bufs.layout.entries) {
+    const t = new Float32Array(e.size);
+    const cols = e.size / e.shape[0];
+    for (const p of e.parts) t.set(segs[p.segment].subarray(p.offset, p.offset + p.size), p.first * cols);
+    out.set(e.name, t);
+  }
   return out;
 }

@@ -3,7 +3,9 @@
 // Both are built once per (config, batch shape) and encoded every step. Per block:
 //   xn1 = rmsnorm(x) ; q,k,v = xn1·Wq,k,v^T (+b) ; rope(q,k) ; att = attention(q,k,v)
 //   xMid = x + att·Wo^T ; xn2 = rmsnorm(xMid) ; h = silu(xn2·Wg^T) * (xn2·Wu^T) ; xOut = xMid + h·Wd^T
-// then xnF = rmsnorm(xOut) and logits = xnF·Wlm^T (Wlm is the embedding when tied).
+// then xnF = rmsnorm(xOut) and logits = xnF·Wlm^T (Wlm is the embedding when tied). The embedding and
+// the LM head go through src/model/vocab.ts, so they work on vocabulary row chunks and logits row blocks
+// when those are larger than one binding.
 // Full fine-tuning: gradients of weights are written (never accumulated) except the embedding's, which
 // adds onto the LM head's when tied; the trainer clears the gradient buffers before backward.
 // LoRA (weights with adapters, src/model/lora.ts): every targeted linear adds scale·(x·A^T)·B^T to its
@@ -14,7 +16,6 @@ import type { Gpu } from '../gpu/device';
 import type { Dispatch } from '../gpu/kernel';
 import { add } from '../ops/add';
 import { attention, attentionBackward } from '../ops/attention';
-import { embedding, embeddingBackward } from '../ops/embedding';
 import { matmul, sumRows } from '../ops/matmul';
 import { rmsnorm, rmsnormBackward } from '../ops/rmsnorm';
 import { rope } from '../ops/rope';
@@ -23,6 +24,7 @@ import type { Acts } from './activations';
 import { headDim, type ModelConfig } from './config';
 import { adapterOf, hasBias, LORA_MODULES, loraBackward, loraForward, loraName, type LoraTarget, type ModelWeights, targetDims } from './lora';
 import { layerName, type ParamBuffers } from './params';
+import { blocksOf, embedTokens, embedTokensBackward, lmHead, lmHeadBackward } from './vocab';
 
 export interface Shape {
   B: number;
@@ -77,7 +79,7 @@ export function buildForward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, acts: 
     ];
   };
   const out: Dispatch[] = [];
-  out.push(...embedding(gpu, { tokens: acts.tokens, table: p.view('model.embed_tokens.weight'), out: acts.layers[0].xIn, rows: BT, C, V: cfg.vocab }));
+  out.push(...embedTokens(gpu, { tokens: acts.tokens, table: p.chunks('model.embed_tokens.weight'), out: acts.layers[0].xIn, rows: BT, C, V: cfg.vocab }));
   for (let l = 0; l < cfg.nLayers; l++) {
     const a = acts.layers[l];
     const xNext = l + 1 < cfg.nLayers ? acts.layers[l + 1].xIn : acts.xOut;
@@ -101,13 +103,13 @@ export function buildForward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, acts: 
   }
   out.push(
     ...rmsnorm(gpu, { x: acts.xOut, w: p.view('model.norm.weight'), y: acts.xnF, rstd: acts.rstdF, rows: BT, C, eps: cfg.normEps }),
-    ...linear(gpu, acts.xnF, p.view(lmHeadName(cfg)), acts.logits, BT, cfg.vocab, C),
+    ...lmHead(gpu, { x: acts.xnF, w: p.chunks(lmHeadName(cfg)), logits: blocksOf(acts.logits, cfg.vocab), C, V: cfg.vocab }),
   );
   return out;
 }
 
 /**
- * Backward pass from dlogits (already in acts.logits) to the gradients of what trains, in `g`: every
+ * Backward pass from dlogits (already in the blocks of acts.logits) to the gradients of what trains, in `g`: every
  * parameter (laid out like `p`), or, when `p` carries adapters, the adapters only (laid out like them).
  */
 export function buildBackward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, g: ParamBuffers, acts: Acts<View>, { B, T }: Shape): Dispatch[] {
@@ -120,6 +122,7 @@ export function buildBackward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, g: Pa
   const w = (l: number, rest: string) => p.view(layerName(l, rest));
   /** The gradient of a base parameter, or undefined when the base is frozen. */
   const gb = (name: string) => (frozen ? undefined : g.view(name));
+  const head = lmHeadName(cfg);
   const gw = (l: number, rest: string) => gb(layerName(l, rest));
   // A block's linear layer t, given dy: dx (+)= dy·W, the weight's (and bias's) gradient unless frozen,
   // then its adapter's gradients and dx += du·A.
@@ -140,7 +143,9 @@ export function buildBackward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, g: Pa
   // LM head and final norm. With tied embeddings the head's gradient is written here and the
   // embedding's gradient is added to it at the end.
   out.push(
-    ...linearBackward(gpu, { x: acts.xnF, w: p.view(lmHeadName(cfg)), dy: acts.logits, dx: acts.dxn, dw: gb(lmHeadName(cfg)), M: BT, N: cfg.vocab, K: C, accumulateDx: false }),
+    ...lmHeadBackward(gpu, {
+      x: acts.xnF, w: p.chunks(head), logits: blocksOf(acts.logits, cfg.vocab), C, V: cfg.vocab, dx: acts.dxn, dw: frozen ? undefined : g.chunks(head),
+    }),
     ...rmsnormBackward(gpu, { dy: acts.dxn, x: acts.xOut, w: p.view('model.norm.weight'), rstd: acts.rstdF, dx: acts.dres, dw: gb('model.norm.weight'), rows: BT, C }),
   );
   for (let l = cfg.nLayers - 1; l >= 0; l--) {
@@ -165,9 +170,9 @@ export function buildBackward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, g: Pa
   }
   if (!frozen) {
     out.push(
-      ...embeddingBackward(gpu, {
+      ...embedTokensBackward(gpu, {
         dout: acts.dres, unique: acts.tokUnique, offsets: acts.tokOffsets, positions: acts.tokPositions,
-        dtable: g.view('model.embed_tokens.weight'), rows: BT, C, V: cfg.vocab, accumulate: cfg.tieEmbeddings,
+        dtable: g.chunks('model.embed_tokens.weight'), rows: BT, C, V: cfg.vocab, accumulate: cfg.tieEmbeddings,
       }),
     );
   }

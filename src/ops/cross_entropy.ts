@@ -9,27 +9,30 @@ import { checkDims, checkLen } from './shapes';
 const shader = { name: 'cross_entropy', code };
 
 export interface CrossEntropyArgs {
-  logits: View; // [BT, V]; in grad mode overwritten with dlogits
-  targets: View; // [BT] u32, each < V (a target >= V gives a NaN loss for its row)
-  weights: View; // [BT] loss weight per row, from lossWeights(mask)
-  losses: View; // [BT] out: lse - logit[target], for every row whatever its weight
-  rows: number; // BT
+  logits: View; // [rows, V]; in grad mode overwritten with dlogits
+  targets: View; // [row0 + rows] u32, each < V (a target >= V gives a NaN loss for its row)
+  weights: View; // [row0 + rows] loss weight per row, from lossWeights(mask)
+  losses: View; // [row0 + rows] out: lse - logit[target], for every row whatever its weight
+  rows: number; // BT, or the rows of one block of logits
   V: number;
   /** true: ALSO overwrite logits in place with dlogits = weights[r] * (softmax - onehot(target)). */
   grad?: boolean;
+  /** Logits as row blocks: this block holds batch rows [row0, row0 + rows) (targets, weights, losses index those). Default 0. */
+  row0?: number;
 }
 
 /** Per row (a workgroup each, or a thread each on CPU drivers): the row's softmax statistics, its loss and (grad mode) its gradient. */
-export function crossEntropy(gpu: Gpu, { logits, targets, weights, losses, rows, V, grad = false }: CrossEntropyArgs): Dispatch[] {
+export function crossEntropy(gpu: Gpu, { logits, targets, weights, losses, rows, V, grad = false, row0 = 0 }: CrossEntropyArgs): Dispatch[] {
   checkDims('crossEntropy', { rows, V });
+  if (!Number.isInteger(row0) || row0 < 0) throw new Error(`crossEntropy: row0 must be an integer >= 0, got ${row0}`);
   checkLen('crossEntropy', { logits }, rows * V);
-  checkLen('crossEntropy', { targets, weights, losses }, rows);
+  checkLen('crossEntropy', { targets, weights, losses }, row0 + rows);
   return [
     makeDispatch(gpu, {
-      label: grad ? 'cross_entropy.fwd_bwd' : 'cross_entropy.fwd',
+      label: `${grad ? 'cross_entropy.fwd_bwd' : 'cross_entropy.fwd'}${row0 ? ` rows ${row0}..` : ''}`,
       shader,
       ...perRow(gpu, 'main', rows),
-      uniforms: [rows, V, grad ? 1 : 0],
+      uniforms: [rows, V, grad ? 1 : 0, row0],
       buffers: { 1: logits, 2: targets, 3: weights, 4: losses },
     }),
   ];

@@ -7,6 +7,9 @@
 //   embeddingBackward({ dout, unique, offsets, positions, dtable, rows: BT, C, V, accumulate })
 // Index buffers (u32), sized once for the largest BT: unique [BT], offsets [BT + 1], positions [BT].
 // The caller clears dtable once per step: rows of tokens absent from the batch are not written.
+// A vocabulary split into row chunks (src/model/vocab.ts) takes one call per chunk with `first` and
+// `tableRows`: the table holds vocabulary rows [first, first + tableRows), and each call writes only
+// the output rows (forward) or table rows (backward) of its chunk's tokens.
 import code from '../../shaders/embedding.wgsl?raw';
 import { upload, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -15,21 +18,27 @@ import { checkDims, checkLen, checkNoAlias } from './shapes';
 
 const shader = { name: 'embedding', code };
 
-export interface EmbeddingArgs {
+/** Which vocabulary rows a table holds: [first, first + tableRows). Default: all of them. */
+export interface VocabChunkArgs {
+  first?: number;
+  tableRows?: number;
+}
+
+export interface EmbeddingArgs extends VocabChunkArgs {
   tokens: View; // [rows] u32, each < V
-  table: View; // [V, C]
-  out: View; // [rows, C]
+  table: View; // [tableRows, C]
+  out: View; // [rows, C]; only the rows whose token is in [first, first + tableRows) are written
   rows: number;
   C: number;
   V: number;
 }
 
-export interface EmbeddingBackwardArgs {
+export interface EmbeddingBackwardArgs extends VocabChunkArgs {
   dout: View; // [rows, C]
   unique: View; // [rows] u32, from uploadTokenIndex
   offsets: View; // [rows + 1] u32
   positions: View; // [rows] u32
-  dtable: View; // [V, C]
+  dtable: View; // [tableRows, C]
   rows: number;
   C: number;
   V: number;
@@ -94,19 +103,28 @@ export function uploadTokenIndex(gpu: Gpu, idx: TokenIndex, bufs: { unique: View
   upload(gpu, bufs.positions, positions);
 }
 
+/** [first, tableRows] of a chunk, checked to lie inside the vocabulary. */
+function chunkOf(op: string, V: number, { first = 0, tableRows = V - first }: VocabChunkArgs): [number, number] {
+  if (!Number.isInteger(first) || first < 0 || !Number.isInteger(tableRows) || tableRows < 1 || first + tableRows > V) {
+    throw new Error(`${op}: the table's vocabulary rows [${first}, ${first + tableRows}) must be a non-empty range inside [0, ${V})`);
+  }
+  return [first, tableRows];
+}
 
-export function embedding(gpu: Gpu, { tokens, table, out, rows, C, V }: EmbeddingArgs): Dispatch[] {
+export function embedding(gpu: Gpu, args: EmbeddingArgs): Dispatch[] {
+  const { tokens, table, out, rows, C, V } = args;
   checkDims('embedding', { rows, C, V });
+  const [first, tableRows] = chunkOf('embedding', V, args);
   checkLen('embedding', { 'tokens [rows] (u32)': tokens }, rows);
-  checkLen('embedding', { 'table [V,C]': table }, V * C);
+  checkLen('embedding', { [tableRows === V ? 'table [V,C]' : 'table [tableRows,C]']: table }, tableRows * C);
   checkLen('embedding', { 'out [rows,C]': out }, rows * C);
   checkNoAlias('embedding', 'out', out, { tokens, table });
   return [
     makeDispatch(gpu, {
-      label: 'embedding.forward',
+      label: tableRows === V ? 'embedding.forward' : `embedding.forward rows ${first}..${first + tableRows - 1}`,
       shader,
       entry: 'forward',
-      uniforms: [rows, C, V],
+      uniforms: [rows, C, V, first, tableRows],
       buffers: { 1: tokens, 2: table, 3: out },
       workgroups: grid1d(gpu, rows * C, 256),
     }),
@@ -117,18 +135,19 @@ export function embeddingBackward(gpu: Gpu, args: EmbeddingBackwardArgs): Dispat
   const { dout, unique, offsets, positions, dtable, rows, C, V } = args;
   const accumulate = args.accumulate ?? false;
   checkDims('embeddingBackward', { rows, C, V });
+  const [first, tableRows] = chunkOf('embeddingBackward', V, args);
   checkLen('embeddingBackward', { 'dout [rows,C]': dout }, rows * C);
   checkLen('embeddingBackward', { 'unique [rows] (u32)': unique, 'positions [rows] (u32)': positions }, rows);
   checkLen('embeddingBackward', { 'offsets [rows+1] (u32)': offsets }, rows + 1);
-  checkLen('embeddingBackward', { 'dtable [V,C]': dtable }, V * C);
+  checkLen('embeddingBackward', { [tableRows === V ? 'dtable [V,C]' : 'dtable [tableRows,C]']: dtable }, tableRows * C);
   checkNoAlias('embeddingBackward', 'dtable', dtable, { dout, unique, offsets, positions });
   return [
     makeDispatch(gpu, {
-      label: 'embedding.backward',
+      label: tableRows === V ? 'embedding.backward' : `embedding.backward rows ${first}..${first + tableRows - 1}`,
       shader,
       entry: 'backward',
       constants: { ACCUMULATE: accumulate ? 1 : 0 },
-      uniforms: [rows, C, V],
+      uniforms: [rows, C, V, first, tableRows],
       buffers: { 4: dout, 5: unique, 6: offsets, 7: positions, 8: dtable },
       workgroups: grid1d(gpu, rows, 1),
     }),

@@ -6,6 +6,8 @@
 //   dW (+)= dy^T·x              matmul({ a: dy, b: x, c: dW, M: N, N: K, K: M, transA: true, accumulate })
 //   db (+)= sum over rows of dy sumRows({ x: dy, out: db, M, N, accumulate })
 // alpha (default 1) scales the product only; LoRA uses it for y += scale·u·B^T (src/model/lora.ts).
+// Windows of larger matrices (src/model/vocab.ts: the LM head over vocabulary chunks and logits row blocks):
+//   matmul({ ..., a, aOffset, lda })   element (i, j) of the stored A is a[aOffset + i*lda + j]; B and C alike.
 // Each (entry point, transA, transB, accumulate) variant compiles once through the pipeline cache.
 import code from '../../shaders/matmul.wgsl?raw';
 import type { View } from '../gpu/buffers';
@@ -34,6 +36,25 @@ export interface MatmulArgs {
   accumulate?: boolean; // true: C += op(A)·op(B); false: C = op(A)·op(B)
   bias?: View; // optional [N], added to every row (only allowed when accumulate is false)
   alpha?: number; // scales op(A)·op(B) (not C, not the bias); default 1
+  /**
+   * Windows (in floats): element (i, j) of the stored A is a[aOffset + i*lda + j], likewise B and C.
+   * Defaults: offset 0 and the stored row length (A: K, or M with transA; B: N, or K with transB; C: N).
+   */
+  aOffset?: number; lda?: number;
+  bOffset?: number; ldb?: number;
+  cOffset?: number; ldc?: number;
+}
+
+/**
+ * Checks a stored operand of `rows` x `cols` (named `label`, e.g. 'a [M,K]') at `offset` with row stride
+ * `ld` against its view; returns [offset, ld].
+ */
+function windowOf(label: string, v: View, rows: number, cols: number, offset = 0, ld = cols): [number, number] {
+  if (!Number.isInteger(offset) || offset < 0) throw new Error(`matmul: ${label} offset must be an integer >= 0, got ${offset}`);
+  if (!Number.isInteger(ld) || ld < cols) throw new Error(`matmul: ${label} row stride must be an integer >= its ${cols} columns, got ${ld}`);
+  const name = offset || ld !== cols ? `${label} (offset ${offset}, row stride ${ld})` : label;
+  checkLen('matmul', { [name]: v }, offset + (rows - 1) * ld + cols);
+  return [offset, ld];
 }
 
 
@@ -45,9 +66,9 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   const alpha = args.alpha ?? 1;
   checkDims('matmul', { M, N, K });
   if (!Number.isFinite(alpha)) throw new Error(`matmul: alpha must be a finite number, got ${alpha}`);
-  checkLen('matmul', { [transA ? 'a [K,M]' : 'a [M,K]']: a }, M * K);
-  checkLen('matmul', { [transB ? 'b [N,K]' : 'b [K,N]']: b }, K * N);
-  checkLen('matmul', { 'c [M,N]': c }, M * N);
+  const [aOff, lda] = transA ? windowOf('a [K,M]', a, K, M, args.aOffset, args.lda) : windowOf('a [M,K]', a, M, K, args.aOffset, args.lda);
+  const [bOff, ldb] = transB ? windowOf('b [N,K]', b, N, K, args.bOffset, args.ldb) : windowOf('b [K,N]', b, K, N, args.bOffset, args.ldb);
+  const [cOff, ldc] = windowOf('c [M,N]', c, M, N, args.cOffset, args.ldc);
   if (bias) {
     if (accumulate) throw new Error('matmul: bias is only allowed when accumulate is false (add it once, in the forward)');
     checkLen('matmul', { 'bias [N]': bias }, N);
@@ -59,7 +80,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   const WG = direct ? 8 : threadsPerSide(M, N);
   const tilesN = Math.ceil(N / (4 * WG));
   const tiles = Math.ceil(M / (4 * WG)) * tilesN;
-  const uniforms = [M, N, K, tilesN, tiles, { f32: alpha }];
+  const uniforms = [M, N, K, tilesN, tiles, { f32: alpha }, lda, ldb, ldc, aOff, bOff, cOff];
   const flags = { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, WG };
   const workgroups = grid1d(gpu, tiles, 1);
   const label = `matmul ${M}x${N}x${K}${transA ? ' tA' : ''}${transB ? ' tB' : ''}${accumulate ? ' +=' : ''}${alpha !== 1 ? ` x${alpha}` : ''}`;

@@ -113,7 +113,7 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
 
     async generate(prompts: string[], g: GenOptions) {
       if (!generator) {
-        const fits = chooseBatchSize(cfg, cfg.maxSeq, opts.memoryBudget ?? 1 << 30, cfg.maxSeq, opts.genBatch);
+        const fits = chooseBatchSize(cfg, cfg.maxSeq, opts.memoryBudget ?? 1 << 30, cfg.maxSeq, opts.genBatch, gpu.limits.maxStorageBufferBindingSize);
         generator = createGenerator(gpu, cfg, weights, { B: Math.min(opts.genBatch, fits), S: cfg.maxSeq });
       }
       const gen = generator;

@@ -17,6 +17,7 @@ import { type ModelConfig, validateConfig, validateTokens } from '../model/confi
 import { createLoraAdapters, type LoraConfig, type ModelWeights, sameLora, validateLora, withAdapters } from '../model/lora';
 import { createParamBuffers, downloadParams, layoutParams, type ParamBuffers, type ParamTensors, uploadParams } from '../model/params';
 import { buildBackward, buildForward, type Shape } from '../model/transformer';
+import { blocksOf } from '../model/vocab';
 import { DEFAULT_OPTIM, type OptimConfig } from './config';
 import { lrAt } from './schedule';
 
@@ -52,6 +53,7 @@ export interface Trainer {
   /** Submits one full training step; `totalSteps` shapes the LR schedule. Returns the LR used. */
   trainStep(totalSteps: number): number;
   readLoss(): Promise<number>;
+  /** Logits [B*T, V] (joined from their row blocks). */
   readLogits(): Promise<Float32Array>;
   /** The base parameters by Hugging Face name. */
   readParams(): Promise<ParamTensors>;
@@ -86,6 +88,8 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   const BT = B * T;
   const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize);
   if (shared && shared.layout.segmentSizes.join() !== layout.segmentSizes.join()) throw new Error('createTrainer: shared parameters have another layout');
+  // Activations first: allocateActs refuses a batch with a buffer over the binding limit before anything is allocated.
+  const acts = allocateActs(gpu, cfg, B, T, shared?.lora?.config ?? opts.lora);
   const base: ModelWeights = shared ?? createParamBuffers(gpu, layout, 'params');
   // LoRA: the shared weights' adapters, or own ones.
   const ownAdapters = opts.lora && !base.lora ? createLoraAdapters(gpu, cfg, opts.lora) : undefined;
@@ -96,7 +100,6 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   const grads = createParamBuffers(gpu, tLayout, 'grads');
   const m = createParamBuffers(gpu, tLayout, 'adam.m');
   const v = createParamBuffers(gpu, tLayout, 'adam.v');
-  const acts = allocateActs(gpu, cfg, B, T, adapters?.config);
   const nSeg = tLayout.segmentSizes.length;
   // The global norm sums over segments: one partial per segment, each in its own 256-byte slot (storage
   // bindings must be aligned), then one weighted sum whose weights pick slot starts.
@@ -106,14 +109,16 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   if (nSeg > 1) upload(gpu, ones, Float32Array.from({ length: nSeg * SLOT }, (_, i) => (i % SLOT === 0 ? 1 : 0)));
 
   const forwardPass = buildForward(gpu, cfg, params, acts, shape);
-  const lossOnly = [
-    ...crossEntropy(gpu, { logits: acts.logits, targets: acts.targets, weights: acts.weights, losses: acts.losses, rows: BT, V: cfg.vocab }),
+  // The loss per block of logits rows (one block unless [BT, V] exceeds a binding), then one mean.
+  const logitBlocks = blocksOf(acts.logits, cfg.vocab);
+  const loss = (grad: boolean) => [
+    ...logitBlocks.flatMap((b) =>
+      crossEntropy(gpu, { logits: b.view, targets: acts.targets, weights: acts.weights, losses: acts.losses, rows: b.rows, row0: b.first, V: cfg.vocab, grad }),
+    ),
     ...weightedSum(gpu, { losses: acts.losses, weights: acts.weights, out: acts.loss, rows: BT }),
   ];
-  const lossAndGrad = [
-    ...crossEntropy(gpu, { logits: acts.logits, targets: acts.targets, weights: acts.weights, losses: acts.losses, rows: BT, V: cfg.vocab, grad: true }),
-    ...weightedSum(gpu, { losses: acts.losses, weights: acts.weights, out: acts.loss, rows: BT }),
-  ];
+  const lossOnly = loss(false);
+  const lossAndGrad = loss(true);
   const backwardPass = buildBackward(gpu, cfg, params, grads, acts, shape);
   const hyper = (step: number, lr: number): AdamwHyper => ({
     lr, beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, weightDecay: optim.weightDecay, step, maxGradNorm: optim.maxGradNorm,
@@ -185,7 +190,10 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
       return (await readF32(gpu, acts.loss))[0];
     },
     async readLogits() {
-      return readF32(gpu, acts.logits);
+      const out = new Float32Array(BT * cfg.vocab);
+      const blocks = await Promise.all(logitBlocks.map((b) => readF32(gpu, b.view)));
+      logitBlocks.forEach((b, i) => out.set(blocks[i], b.first * cfg.vocab));
+      return out;
     },
     async readParams() {
       return downloadParams(gpu, base);

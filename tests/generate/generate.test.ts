@@ -3,11 +3,11 @@ import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device';
 import { createGenerator, chooseBatchSize, generatorBytes, GREEDY } from '../../src/generate/generate';
 import { type ModelConfig, presetConfig } from '../../src/model/config';
-import { kvCacheBytes } from '../../src/model/inference';
-import { initParams, type ParamTensors } from '../../src/model/params';
+import { kvCacheBytes, maxBatchForBindings } from '../../src/model/inference';
+import { initParams, layoutParams, type ParamTensors } from '../../src/model/params';
 import { DEFAULT_OPTIM } from '../../src/train/config';
 import { createTrainer, type Trainer } from '../../src/train/trainer';
-import { testGpu } from '../helpers/gpu';
+import { testGpu, withBindingLimit } from '../helpers/gpu';
 import { assertClose, FWD } from '../helpers/numeric';
 
 const cfg: ModelConfig = presetConfig('micro', { vocab: 20 });
@@ -180,5 +180,70 @@ describe('generation', () => {
     expect(chooseBatchSize(cfg, 32, budget)).toBe(8);
     expect(chooseBatchSize(cfg, 32, budget - 1)).toBe(4);
     expect(() => chooseBatchSize(cfg, 32, 10)).toThrow(/does not fit/);
+  });
+});
+
+describe('generation with the embedding and LM head split under a small binding limit', () => {
+  // 4 KiB: the embedding (and untied head) of 301 x 8 f32 is stored as chunks of 101, 101 and 99 rows.
+  const LIMIT = 4096;
+  const SMALL = { vocab: 301, dModel: 8, nHeads: 2, nKvHeads: 1, dFF: 16 };
+  const configs: [string, ModelConfig][] = [
+    ['tied', presetConfig('micro', SMALL)],
+    ['untied, qkv bias', presetConfig('micro', { ...SMALL, tieEmbeddings: false, qkvBias: true })],
+  ];
+  const sharp = (c: ModelConfig, seed: number) => {
+    const p = initParams(c, seed);
+    for (const [name, t] of p) if (name.endsWith('proj.weight') || name.includes('embed') || name.startsWith('lm_head')) t.forEach((v, i) => (t[i] = v * 12));
+    return p;
+  };
+  const prompts = [[1, 150, 9, 300], [1, 100, 101, 201, 202, 7, 8], [1]];
+
+  for (const [name, c] of configs) {
+    it(`${name}: the same tokens (greedy and sampled) and logits as the unsplit model, and KV-cache decoding equals full recomputation`, async () => {
+      const gpu = await testGpu();
+      const small = withBindingLimit(gpu, LIMIT);
+      expect(layoutParams(c, LIMIT).byName.get('model.embed_tokens.weight')!.parts.map((p) => p.rows)).toEqual([101, 101, 99]);
+      const params = sharp(c, 3);
+      const run = async (g: Gpu, sampling = GREEDY) => {
+        const trainer = createTrainer(g, c, { B: 1, T: 16 });
+        trainer.loadParams(params);
+        const gen = createGenerator(g, c, trainer.params, { B: 3, S: 32 });
+        const logits: Float32Array[] = [];
+        const out = await gen.generate(prompts, { maxNewTokens: 8, eosId: 999, padId: PAD, sampling, debugLogits: (_, l) => logits.push(l) });
+        return { trainer, tokens: out.map((g) => g.tokens), logits };
+      };
+      const whole = await run(gpu);
+      const split = await run(small);
+      expect(split.tokens).toEqual(whole.tokens);
+      split.logits.forEach((l, i) => assertClose(l, whole.logits[i], FWD, `logits at step ${i}`));
+      const hot = { temperature: 1.5, topK: 0, topP: 0.9, seed: 11 };
+      expect((await run(small, hot)).tokens).toEqual((await run(gpu, hot)).tokens);
+      // The split trainer's forward (logits in row blocks) agrees with the split generator's decode steps.
+      const seq = [...prompts[1], ...split.tokens[1]];
+      const tokens = new Uint32Array(16);
+      tokens.set(seq.slice(0, 16));
+      split.trainer.setBatch({ tokens, targets: new Uint32Array(16), mask: new Float32Array(16) });
+      split.trainer.forward();
+      expect(split.trainer.acts.logits.length).toBeGreaterThan(1);
+      const full = await split.trainer.readLogits();
+      for (let i = 0; i < 8; i++) {
+        const row = full.subarray((prompts[1].length - 1 + i) * c.vocab, (prompts[1].length + i) * c.vocab);
+        assertClose(split.logits[i].subarray(c.vocab, 2 * c.vocab), row, FWD, `sequence 1, decode step ${i}`);
+        expect(split.tokens[1][i]).toBe(argmax(row));
+      }
+    });
+  }
+
+  it('refuses a batch whose logits [B, V] exceed one binding, and sizes batches to fit', async () => {
+    const c = configs[0][1];
+    const small = withBindingLimit(await testGpu(), LIMIT);
+    const trainer = createTrainer(small, c, { B: 1, T: 4 });
+    // One row of logits is 1204 bytes: three fit in 4 KiB.
+    expect(maxBatchForBindings(c, 32, 1, LIMIT)).toBe(3);
+    const before = small.stats.buffersCreated;
+    expect(() => createGenerator(small, c, trainer.params, { B: 4, S: 32 })).toThrow(/4 sequences .*needs 4816 bytes for the logits.*generation batch of at most 3/);
+    expect(small.stats.buffersCreated).toBe(before);
+    expect(chooseBatchSize(c, 32, 1 << 30, 16, 256, LIMIT)).toBe(2);
+    expect(chooseBatchSize(c, 32, 1 << 30, 16, 256)).toBe(256);
   });
 });

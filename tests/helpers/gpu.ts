@@ -27,3 +27,13 @@ export const KERNEL_PROFILES: readonly KernelProfile[] = ['gpu', 'cpu'];
 export async function gpuWith(kernels: KernelProfile): Promise<Gpu> {
   return { ...(await testGpu()), kernels };
 }
+
+/**
+ * The same device claiming a smaller maxStorageBufferBindingSize, so tests can make the engine split what
+ * a real small limit would split (the real device still binds whatever the engine asks).
+ */
+export function withBindingLimit(gpu: Gpu, bytes: number): Gpu {
+  const limits: Record<string, unknown> = {};
+  for (const k in gpu.limits) limits[k] = gpu.limits[k as keyof GPUSupportedLimits];
+  return { ...gpu, limits: { ...limits, maxStorageBufferBindingSize: bytes } as unknown as GPUSupportedLimits };
+}

@@ -9,6 +9,7 @@ import { type FetchLike, memoryCache, readBody } from '../../src/hub/download';
 import { estimateMemory, type HubProgress, loadHubModel } from '../../src/hub/load';
 import { parseSafetensors, tensorToF32, writeSafetensors, writeSafetensorsTyped } from '../../src/hub/safetensors';
 import { presetConfig } from '../../src/model/config';
+import { layoutParams } from '../../src/model/params';
 import { fixtureFetch, FIXTURES, streamed, stubFetch } from './fixture_fetch';
 
 const tmp: string[] = [];
@@ -96,14 +97,20 @@ describe('loading sources, progress and cache', () => {
     await expect(readBody(streamed(bytes.slice(0, 30_000), 7000, { 'content-length': '40000' }))).rejects.toThrow(/cut short/);
   });
 
-  it('estimates memory and refuses a tensor over the binding limit before reading weights', async () => {
-    // Qwen2.5-0.5B's shapes: its embedding alone is 151936 x 896 f32 = 519 MiB.
+  it('estimates memory; splits an embedding over the binding limit, refuses what cannot be split before reading weights', async () => {
+    // Qwen2.5-0.5B's shapes: its embedding alone is 151936 x 896 f32 = 519 MiB, in 5 chunks under 128 MiB.
     const qwen = presetConfig('micro', { vocab: 151936, dModel: 896, nHeads: 14, nKvHeads: 2, dFF: 4864, nLayers: 24, qkvBias: true });
     expect(estimateMemory(qwen).largest).toMatchObject({ name: 'model.embed_tokens.weight', bytes: 151936 * 896 * 4 });
+    const parts = layoutParams(qwen, 128 << 20).byName.get('model.embed_tokens.weight')!.parts;
+    expect(parts.map((p) => p.rows)).toEqual([30388, 30388, 30388, 30388, 30384]);
+    expect(parts.every((p) => p.size * 4 <= 128 << 20)).toBe(true);
+    // tiny-llama-f32: the embedding and LM head (297 x 32) exceed 6 KiB, its other tensors fit.
+    const split = await loadHubModel('fixtures/tiny-llama-f32', { fetch: fixtureFetch(), cache: false, maxBindingBytes: 6144 });
+    expect(split.tensors.get('lm_head.weight')).toHaveLength(297 * 32);
+    // Ten rows of the embedding: q_proj (32 x 32, 4 KiB) cannot be split, so the model is refused.
     const fetch = fixtureFetch();
-    const small = 10 * 32 * 4; // ten rows of the embedding
-    await expect(loadHubModel('fixtures/tiny-llama-f32', { fetch, cache: false, maxBindingBytes: small }))
-      .rejects.toThrow(/model.embed_tokens.weight \[297 x 32\].*maxStorageBufferBindingSize.*split into chunks of at most 10 vocabulary rows/);
+    await expect(loadHubModel('fixtures/tiny-llama-f32', { fetch, cache: false, maxBindingBytes: 10 * 32 * 4 }))
+      .rejects.toThrow(/fixtures\/tiny-llama-f32: Parameter model.layers.0.self_attn.q_proj.weight \(32x32\) needs 4096 bytes .*more than this GPU can bind at once \(maxStorageBufferBindingSize 1280 bytes/);
     expect(fetch.urls.some((u) => u.endsWith('.safetensors'))).toBe(false);
   });
 });

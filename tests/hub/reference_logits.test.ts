@@ -13,9 +13,10 @@ import type { Gpu } from '../../src/gpu/device';
 import { lastPositionLogits } from '../../src/cli/logits';
 import { type HubModel, loadHubModel } from '../../src/hub/load';
 import { headDim, type ModelConfig } from '../../src/model/config';
-import type { ParamTensors } from '../../src/model/params';
+import { layoutParams, type ParamTensors } from '../../src/model/params';
+import { logitBlocks } from '../../src/model/vocab';
 import { createTrainer } from '../../src/train/trainer';
-import { testGpu } from '../helpers/gpu';
+import { testGpu, withBindingLimit } from '../helpers/gpu';
 import { assertClose, FWD } from '../helpers/numeric';
 import { fixtureFetch, MODELS, reference } from './fixture_fetch';
 
@@ -28,10 +29,10 @@ beforeAll(async () => {
   for (const name of MODELS) models.set(name, await loadHubModel(`fixtures/${name}`, { fetch: fixtureFetch(), cache: false }));
 });
 
-/** Every position's logits [T, V] through the training forward pass. */
-async function allLogits(cfg: ModelConfig, tensors: ParamTensors, tokens: number[]): Promise<Float32Array> {
+/** Every position's logits [T, V] through the training forward pass (on `g`, the test GPU by default). */
+async function allLogits(cfg: ModelConfig, tensors: ParamTensors, tokens: number[], g: Gpu = gpu): Promise<Float32Array> {
   const T = tokens.length;
-  const tr = createTrainer(gpu, cfg, { B: 1, T });
+  const tr = createTrainer(g, cfg, { B: 1, T });
   tr.loadParams(tensors);
   tr.setBatch({ tokens: Uint32Array.from(tokens), targets: new Uint32Array(T), mask: new Float32Array(T) });
   tr.forward();
@@ -73,6 +74,25 @@ describe('logits vs the PyTorch reference (tests/fixtures/hub/reference.json)', 
     expect(models.get('tiny-qwen2-sharded')!.checkpoint.files).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
     expect(models.get('tiny-qwen2-sharded')!.cfg).toMatchObject({ qkvBias: true, vocab: 302, ropeTheta: 1e6, normEps: 1e-5 });
   });
+});
+
+describe('the same logits under a small binding limit (embedding and LM head in row chunks, logits in row blocks)', () => {
+  // 6 KiB: the 48 x 32 MLP weights still fit whole; the ~300 x 32 embedding and LM head become 7 chunks,
+  // and the logits [T, V] blocks of 5 rows.
+  const LIMIT = 6144;
+  for (const name of MODELS) {
+    it(`${name}: loaded under the limit, every position's logits and the inference plan's last row match reference.json`, async () => {
+      const small = withBindingLimit(gpu, LIMIT);
+      const m = await loadHubModel(`fixtures/${name}`, { fetch: fixtureFetch(), cache: false, maxBindingBytes: LIMIT });
+      const heads = m.cfg.tieEmbeddings ? ['model.embed_tokens.weight'] : ['model.embed_tokens.weight', 'lm_head.weight'];
+      for (const h of heads) expect(layoutParams(m.cfg, LIMIT).byName.get(h)!.parts.length).toBe(7);
+      expect(logitBlocks(m.cfg.vocab, ref.tokens[0].length, LIMIT).length).toBeGreaterThan(1);
+      const want = ref.models[name].logits.flat();
+      assertClose(await allLogits(m.cfg, m.tensors, ref.tokens[0], small), want, FWD, `${name} logits, split`);
+      const last = await lastPositionLogits(small, m.cfg, m.tensors, ref.tokens[0]);
+      assertClose(last, want.slice(-m.cfg.vocab), FWD, `${name} last position (inference plan), split`);
+    });
+  }
 });
 
 /** Rows of a [heads*D, C] projection reordered within each head: new row j of a head = old row perm[j]. */

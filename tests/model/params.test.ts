@@ -4,30 +4,24 @@ import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device';
 import { f32ToBf16, tensorToF32, writeSafetensorsTyped, parseSafetensors } from '../../src/hub/safetensors';
 import { presetConfig } from '../../src/model/config';
-import { initParams, layoutParams, paramSpecs } from '../../src/model/params';
+import { createParamBuffers, downloadParams, initParams, layoutParams, paramSpecs, uploadParams } from '../../src/model/params';
 import { createGpuEngine } from '../../src/star/gpu_engine';
 import { arithmeticTokenizer } from '../../src/star/tasks/char_tokenizer';
 import { DEFAULT_OPTIM } from '../../src/train/config';
 import { createTrainer } from '../../src/train/trainer';
 import { rng } from '../../src/util/random';
-import { testGpu } from '../helpers/gpu';
+import { readF32, testGpu, withBindingLimit } from '../helpers/gpu';
 
 const cfg = presetConfig('micro');
-
-/** The same device, claiming a smaller per-binding limit. */
-function withBindingLimit(gpu: Gpu, bytes: number): Gpu {
-  const limits: Record<string, unknown> = {};
-  for (const k in gpu.limits) limits[k] = gpu.limits[k as keyof GPUSupportedLimits];
-  return { ...gpu, limits: { ...limits, maxStorageBufferBindingSize: bytes } as unknown as GPUSupportedLimits };
-}
 
 describe('parameter layout', () => {
   it('puts decayed matrices before norm weights, 256-byte aligned, HF names', () => {
     const layout = layoutParams(cfg);
     expect(layout.segmentSizes).toHaveLength(1);
     for (const e of layout.entries) {
-      expect(e.offset % 64).toBe(0);
-      expect(e.offset < layout.decayEnds[0]).toBe(e.decay);
+      expect(e.parts).toHaveLength(1);
+      expect(e.parts[0].offset % 64).toBe(0);
+      expect(e.parts[0].offset < layout.decayEnds[0]).toBe(e.decay);
     }
     expect(layout.byName.get('model.layers.1.mlp.down_proj.weight')!.shape).toEqual([cfg.dModel, cfg.dFF]);
     expect(layout.count).toBe(paramSpecs(cfg).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0));
@@ -58,6 +52,31 @@ describe('parameter layout', () => {
     const one = await losses(gpu);
     const split = await losses(withBindingLimit(gpu, limit));
     for (let i = 0; i < one.length; i++) expect(Math.abs(split[i] - one[i])).toBeLessThan(1e-5 * Math.abs(one[i]) + 1e-6);
+  });
+
+  it('stores an embedding and LM head over the limit as uneven row chunks, joined again at the Hugging Face boundary', async () => {
+    const gpu = await testGpu();
+    const big = presetConfig('micro', { vocab: 301, dModel: 8, nHeads: 2, nKvHeads: 1, dFF: 16, tieEmbeddings: false });
+    const limit = 4096;
+    const layout = layoutParams(big, limit);
+    for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) {
+      const e = layout.byName.get(name)!;
+      expect(e.shape).toEqual([301, 8]);
+      expect(e.parts.map((p) => [p.first, p.rows])).toEqual([[0, 101], [101, 101], [202, 99]]);
+      for (const p of e.parts) expect(p.size * 4).toBeLessThanOrEqual(limit);
+    }
+    expect(Math.max(...layout.segmentSizes) * 4).toBeLessThanOrEqual(limit);
+    expect(layout.entries.map((e) => e.name)).toEqual(layoutParams(big).entries.map((e) => e.name));
+    const bufs = createParamBuffers(withBindingLimit(gpu, limit), layout, 'split');
+    const tensors = initParams(big, 8);
+    uploadParams(gpu, bufs, tensors);
+    const back = await downloadParams(gpu, bufs);
+    for (const [name, t] of tensors) expect(back.get(name), name).toEqual(t);
+    // The middle chunk holds rows 101..201 of the tensor.
+    const mid = await readF32(gpu, bufs.chunks('lm_head.weight')[1].view);
+    expect(mid).toEqual(tensors.get('lm_head.weight')!.slice(101 * 8, 202 * 8));
+    expect(() => bufs.view('model.embed_tokens.weight')).toThrow(/stored as 3 row chunks.*chunks\(name\)/);
+    expect(bufs.chunks('model.norm.weight')).toHaveLength(1);
   });
 
   it('loads bf16 weights by name and rejects a shape mismatch', async () => {

@@ -62,6 +62,20 @@ for (const kernels of KERNEL_PROFILES) {
       });
     }
 
+    it('row blocks (row0): each block of logits reads and writes its batch rows of targets, weights and losses', async () => {
+      const gpu = await gpuWith(kernels);
+      const [rows, V] = [7, 37];
+      const c = makeCase(rows, V, 4242);
+      const want = ref.crossEntropy(c);
+      const [targets, weights] = [u32View(gpu, c.targets), f32View(gpu, c.weights)];
+      const losses = f32View(gpu, new Float32Array(rows).fill(-1));
+      const blocks = [[0, 3], [3, 3], [6, 1]].map(([first, n]) => ({ first, n, view: f32View(gpu, c.logits.subarray(first * V, (first + n) * V)) }));
+      await run(gpu, blocks.flatMap((b) => crossEntropy(gpu, { logits: b.view, targets, weights, losses, rows: b.n, row0: b.first, V, grad: true })));
+      assertClose(await readF32(gpu, losses), want.losses, FWD, 'losses');
+      for (const b of blocks) assertClose(await readF32(gpu, b.view), want.dlogits.subarray(b.first * V, (b.first + b.n) * V), GRAD, `dlogits rows ${b.first}..`);
+      expect(() => crossEntropy(gpu, { logits: blocks[2].view, targets, weights, losses, rows: 1, row0: 7, V })).toThrow(/targets holds 7 elements but the shape needs 8/);
+    });
+
     it('does not overflow on logits of +-50 (subtracts the row max)', async () => {
       const gpu = await gpuWith(kernels);
       const rows = 4;

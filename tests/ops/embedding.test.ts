@@ -110,6 +110,59 @@ describe('embedding backward', () => {
   }
 });
 
+describe('embedding over vocabulary chunks (first, tableRows)', () => {
+  // V = 37 as three uneven chunks, each its own buffer.
+  const CHUNKS = [[0, 13], [13, 13], [26, 11]];
+
+  it('one gather per chunk gives the whole-table gather; a chunk writes only its own tokens\' rows', async () => {
+    const gpu = await testGpu();
+    const C = 7;
+    const r = rng(77);
+    const tokens = [0, 12, 13, 36, 25, 26, 1000, 5]; // 1000 is clamped to V - 1, the last chunk's
+    const rows = tokens.length;
+    const table = randn(V * C, r);
+    const before = randn(rows * C, r);
+    const out = f32View(gpu, before);
+    const views = CHUNKS.map(([first, n]) => ({ first, n, view: f32View(gpu, table.subarray(first * C, (first + n) * C)) }));
+    const tok = u32View(gpu, tokens);
+    const clamped = tokens.map((t) => Math.min(t, V - 1));
+    // The middle chunk alone: rows of tokens 13 and 25 are written, the rest keep what they held.
+    await run(gpu, embedding(gpu, { tokens: tok, table: views[1].view, out, rows, C, V, first: 13, tableRows: 13 }));
+    const whole = ref.embedding({ tokens: clamped, table, rows, C, V });
+    const mid = before.map((b, i) => (clamped[Math.floor(i / C)] >= 13 && clamped[Math.floor(i / C)] < 26 ? whole[i] : b));
+    assertClose(await readF32(gpu, out), mid, FWD, 'middle chunk only');
+    await run(gpu, views.flatMap((v) => embedding(gpu, { tokens: tok, table: v.view, out, rows, C, V, first: v.first, tableRows: v.n })));
+    assertClose(await readF32(gpu, out), whole, FWD, 'all chunks');
+  });
+
+  for (const accumulate of [false, true]) {
+    it(`the backward per chunk gives the whole table's gradient rows, accumulate=${accumulate}`, async () => {
+      const gpu = await testGpu();
+      const C = 9;
+      const tokens = [3, 13, 13, 36, 0, 25, 26, 3, 12];
+      const rows = tokens.length;
+      const r = rng(88);
+      const dout = randn(rows * C, r);
+      const before = randn(V * C, r);
+      const idx = indexViews(gpu, tokens, rows);
+      const dtables = CHUNKS.map(([first, n]) => ({ first, n, view: f32View(gpu, before.subarray(first * C, (first + n) * C)) }));
+      await run(gpu, dtables.flatMap((d) => embeddingBackward(gpu, { dout: f32View(gpu, dout), ...idx, dtable: d.view, rows, C, V, accumulate, first: d.first, tableRows: d.n })));
+      const grad = ref.embeddingBackward({ dout, tokens, rows, C, V });
+      const inBatch = new Set(tokens);
+      const want = before.map((b, i) => (!inBatch.has(Math.floor(i / C)) ? b : accumulate ? b + grad[i] : grad[i]));
+      for (const d of dtables) assertClose(await readF32(gpu, d.view), want.subarray(d.first * C, (d.first + d.n) * C), GRAD, `dtable rows ${d.first}..${d.first + d.n - 1}`);
+    });
+  }
+
+  it('rejects a chunk outside the vocabulary', async () => {
+    const gpu = await testGpu();
+    const [rows, C] = [2, 5];
+    const args = { tokens: u32View(gpu, [1, 2]), table: createBuffer(gpu, 13 * C * 4), out: createBuffer(gpu, rows * C * 4), rows, C, V };
+    expect(() => embedding(gpu, { ...args, first: 30, tableRows: 13 })).toThrow(/vocabulary rows \[30, 43\) must be a non-empty range inside \[0, 37\)/);
+    expect(() => embedding(gpu, { ...args, first: 0, tableRows: 14 })).toThrow(/table \[tableRows,C\] holds 65 elements but the shape needs 70/);
+  });
+});
+
 describe('embedding shape checks', () => {
   it('throws on views too small, oversized indexes and aliasing', async () => {
     const gpu = await testGpu();

@@ -121,6 +121,53 @@ describe('matmul forward', () => {
   });
 });
 
+describe('matmul on windows of larger matrices (offsets and row strides)', () => {
+  /** A stored rows x cols operand at float `off` of a buffer with row stride `ld`; everything else is random padding. */
+  function place(r: () => number, rows: number, cols: number, off: number, ld: number) {
+    const buf = randn(off + (rows - 1) * ld + cols + 3, r);
+    const dense = new Float32Array(rows * cols);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) dense[i * cols + j] = buf[off + i * ld + j];
+    return { buf, dense, off, ld };
+  }
+
+  for (const f of FLAGS) {
+    for (const kernels of KERNEL_PROFILES) {
+      for (const [accumulate, withBias] of [[false, false], [true, false], [false, true]] as const) {
+        it(`70x37x13 ${tag(f)} accumulate=${accumulate}${withBias ? ' bias' : ''}, ${kernels} kernels: the window of C is the reference, the rest untouched`, async () => {
+          const gpu = await gpuWith(kernels);
+          const [M, N, K] = [70, 37, 13];
+          const r = rng(61);
+          const A = f.transA ? place(r, K, M, 5, M + 3) : place(r, M, K, 5, K + 3);
+          const B = f.transB ? place(r, N, K, 7, K + 2) : place(r, K, N, 7, N + 2);
+          const Cw = place(r, M, N, 3, N + 4);
+          const bias = withBias ? randn(N, r) : undefined;
+          const c = f32View(gpu, Cw.buf);
+          await run(gpu, matmul(gpu, {
+            a: f32View(gpu, A.buf), aOffset: A.off, lda: A.ld, b: f32View(gpu, B.buf), bOffset: B.off, ldb: B.ld, c, cOffset: Cw.off, ldc: Cw.ld,
+            M, N, K, ...f, accumulate, bias: bias && f32View(gpu, bias),
+          }));
+          const got = await readF32(gpu, c);
+          const want = ref.matmul({ a: A.dense, b: B.dense, M, N, K, ...f, c0: Cw.dense, accumulate, bias });
+          const window = new Float32Array(M * N);
+          const inWindow = new Set<number>();
+          for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) { window[i * N + j] = got[Cw.off + i * Cw.ld + j]; inWindow.add(Cw.off + i * Cw.ld + j); }
+          assertClose(window, want, FWD, 'C window');
+          const outside = Array.from(got.keys()).filter((i) => !inWindow.has(i));
+          expect(outside.map((i) => got[i])).toEqual(outside.map((i) => Cw.buf[i]));
+        });
+      }
+    }
+  }
+
+  it('rejects a window past its view and a row stride below the row length', async () => {
+    const gpu = await testGpu();
+    const [a, b, c] = [createBuffer(gpu, 30 * 4), createBuffer(gpu, 20 * 4), createBuffer(gpu, 24 * 4)];
+    expect(() => matmul(gpu, { a, b, c, M: 6, N: 4, K: 5, cOffset: 1 })).toThrow(/c \[M,N\] \(offset 1, row stride 4\) holds 24 elements but the shape needs 25/);
+    expect(() => matmul(gpu, { a, b, c, M: 6, N: 4, K: 5, lda: 4 })).toThrow(/a \[M,K\] row stride must be an integer >= its 5 columns, got 4/);
+    expect(() => matmul(gpu, { a, b, c, M: 6, N: 4, K: 5, bOffset: -1 })).toThrow(/b \[K,N\] offset must be an integer >= 0/);
+  });
+});
+
 describe('matmul backward (the linear layer gradients)', () => {
   // Finite differences of the float64 reference: with L = <r, C>, dC = r and the gradient
   // formulas d op(A) = dC·op(B)^T, d op(B) = op(A)^T·dC, d bias = sumRows(dC) must match.
