@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin, transformWithEsbuild } from 'vite';
 
 /**
@@ -8,7 +9,9 @@ import { defineConfig, type Plugin, transformWithEsbuild } from 'vite';
  * inline styles). Scripts, the engine worker and styles come from the app's own origin only: no inline
  * script, no eval, and no 'unsafe-inline' styles either (uPlot and the page set styles through CSSOM
  * properties, which CSP does not restrict). WebGPU and WGSL need no directive; nothing uses wasm.
- * connect-src will need the Hugging Face hosts once CommonsenseQA downloads a model.
+ * connect-src allows the Hugging Face Hub, where CommonsenseQA downloads its model and questions
+ * (https://huggingface.co/<repo>/resolve/...), and the hosts it redirects file downloads to (its CDN and
+ * storage under huggingface.co and hf.co); nothing else.
  */
 const CSP = [
   "default-src 'self'",
@@ -16,7 +19,7 @@ const CSP = [
   "worker-src 'self'",
   "style-src 'self'",
   "img-src 'self'",
-  "connect-src 'self'",
+  "connect-src 'self' https://huggingface.co https://*.huggingface.co https://*.hf.co",
   "object-src 'none'",
   "base-uri 'self'",
   "form-action 'none'",
@@ -56,9 +59,12 @@ function serviceWorker(): Plugin {
   };
 }
 
-// Relative base: the built folder works from any static host, under any path.
+// Relative base: the built folder works from any static host, under any path. transformers.js (the Hub
+// tokenizers) imports onnxruntime-web for model inference, which this app never runs: that import resolves
+// to an empty module, so no 27 MB wasm file is built, precached or fetched.
 export default defineConfig({
   base: './',
+  resolve: { alias: [{ find: /^onnxruntime-web\/webgpu$/, replacement: fileURLToPath(new URL('./src/worker/no_onnx.ts', import.meta.url)) }] },
   worker: { format: 'es' },
   build: { target: 'es2022' },
   plugins: [contentSecurityPolicy(), serviceWorker()],

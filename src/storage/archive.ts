@@ -1,7 +1,7 @@
 // A run as a zip of the CLI's folder layout (src/cli/star.ts, src/star/stores/files.ts), so a run moves
 // between the browser and `npm run star` both ways:
 //
-//   <name>/run.json                      the RunConfig
+//   <name>/run.json                      the run config (arithmetic or CommonsenseQA)
 //   <name>/star-config.json              the loop's StarConfig
 //   <name>/summary.json                  { config, device, wallSeconds, ...StarSummary } once done
 //   <name>/iteration-<n>/<phase>.json    each completed phase
@@ -10,16 +10,21 @@
 //   <name>/config.json + model.safetensors  the final model, as Hugging Face tooling reads it (once done)
 //   <name>/star-webgpu.json              { format, version, name, ... } (the browser's; optional on import)
 //
+// A CommonsenseQA run also holds csqa-questions.json (the questions it drew from, so its records and
+// rationales can be read back), and its final model as the pretrained model's config.json with
+// model.safetensors, or with LoRA as a PEFT adapter (adapter_config.json + adapter_model.safetensors).
+//
 // Import checks every file first (./archive_check.ts) and then writes the whole run in one transaction,
 // so a bad archive changes nothing.
 
 import { strFromU8, strToU8, unzipSync, type Zippable, zipSync } from 'fflate';
 import { toHfConfig } from '../hub/hf_config';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, peftConfig } from '../hub/peft';
 import { presetConfig } from '../model/config';
-import { type RunConfig, validateRunConfig } from '../star/run_config';
+import { type AnyRunConfig, validateAnyRunConfig } from '../star/run_configs';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
 import type { KeptExample, PhaseName, StarSummary } from '../star/types';
-import { checkPhase, checkSummary, checkWeights, ImportError, PHASE_NAMES, sameJSON } from './archive_check';
+import { checkPhase, checkQuestions, checkSummary, checkWeights, type CsqaQuestions, ImportError, PHASE_NAMES, sameJSON, sampleSize } from './archive_check';
 import { type Db, keys, readPrefix, STORAGE_VERSION, write } from './db';
 import { folderName } from './names';
 import { putWeightsIn, readWeights } from './run_store';
@@ -33,8 +38,8 @@ const WEIGHTS = ['base', 'latest'] as const;
 /** A run's stored data, independent of where it is kept. */
 export interface RunArchive {
   name: string;
-  config: RunConfig;
-  /** Run documents by key: 'star-config', 'summary'. */
+  config: AnyRunConfig;
+  /** Run documents by key: 'star-config', 'summary'; CSQA: 'csqa-questions', 'hf-config' (the model's config.json). */
   docs: Record<string, unknown>;
   phases: { iteration: number; phase: PhaseName; value: unknown }[];
   weights: Partial<Record<(typeof WEIGHTS)[number], Uint8Array>>;
@@ -89,14 +94,22 @@ export function zipRun(meta: RunMeta, a: RunArchive): Uint8Array {
     add(`iteration-${it}/rationales.jsonl`, strToU8(lines.map((l) => `${l}\n`).join('')));
   }
   for (const name of WEIGHTS) if (a.weights[name]) add(`${name}.safetensors`, a.weights[name]!, 0);
+  if (a.docs['csqa-questions'] !== undefined) add('csqa-questions.json', json(a.docs['csqa-questions'], 0));
   const final = a.weights.latest ?? a.weights.base;
-  if (summary && final) {
-    const tok = arithmeticTokenizer;
-    const hf = { ...toHfConfig(presetConfig(a.config.model), { bosId: tok.bos, eosId: tok.eos }), pad_token_id: tok.pad, star_tokenizer: 'arithmetic-char' };
-    add('config.json', json(hf));
-    add('model.safetensors', final, 0);
-  }
+  if (summary && final) for (const [path, data] of finalModel(a, final)) add(path, data, path.endsWith('.json') ? 6 : 0);
   return zipSync(files);
+}
+
+/** The last model as Hugging Face tooling reads it (file name -> bytes). */
+function finalModel(a: RunArchive, final: Uint8Array): [string, Uint8Array][] {
+  const c = a.config;
+  if (c.task === 'arithmetic') {
+    const tok = arithmeticTokenizer;
+    const hf = { ...toHfConfig(presetConfig(c.model), { bosId: tok.bos, eosId: tok.eos }), pad_token_id: tok.pad, star_tokenizer: 'arithmetic-char' };
+    return [['config.json', json(hf)], ['model.safetensors', final]];
+  }
+  if (c.lora) return [[ADAPTER_CONFIG, json(peftConfig(c.lora, c.model))], [ADAPTER_WEIGHTS, final]]; // the loop stores adapters
+  return a.docs['hf-config'] === undefined ? [] : [['config.json', json(a.docs['hf-config'])], ['model.safetensors', final]];
 }
 
 // ---- Import ----
@@ -136,9 +149,9 @@ export function unzipRun(bytes: Uint8Array): RunArchive {
       throw new ImportError(`it was exported by a version of this app that writes archive version ${JSON.stringify(manifest.version)}; this version reads version ${STORAGE_VERSION}.`);
     }
   }
-  const config = parseJSON('run.json', files.get('run.json')!) as RunConfig;
+  const config = parseJSON('run.json', files.get('run.json')!) as AnyRunConfig;
   try {
-    validateRunConfig(config);
+    validateAnyRunConfig(config);
   } catch (e) {
     throw new ImportError(`run.json is not a run configuration this version understands: ${(e as Error).message}`);
   }
@@ -153,6 +166,13 @@ export function unzipRun(bytes: Uint8Array): RunArchive {
     const { task, mode, iterations, bestIteration, bestAccuracy, finalAccuracy, stoppedBy } = s as unknown as StarSummary;
     docs.summary = { task, mode, iterations, bestIteration, bestAccuracy, finalAccuracy, stoppedBy } satisfies StarSummary;
   }
+  let questions: CsqaQuestions | undefined;
+  if (config.task === 'csqa') {
+    if (files.has('csqa-questions.json')) docs['csqa-questions'] = questions = checkQuestions('csqa-questions.json', parseJSON('csqa-questions.json', files.get('csqa-questions.json')!));
+    const hf = files.has('config.json') ? parseJSON('config.json', files.get('config.json')!) : undefined;
+    if (typeof hf === 'object' && hf !== null && !Array.isArray(hf)) docs['hf-config'] = hf;
+  }
+  const n = sampleSize(config, questions);
   const phases: RunArchive['phases'] = [];
   for (const [path, data] of files) {
     const m = /^iteration-(\d+)\/([a-z]+)\.json$/.exec(path);
@@ -160,7 +180,7 @@ export function unzipRun(bytes: Uint8Array): RunArchive {
     const phase = m[2] as PhaseName;
     if (!PHASE_NAMES.includes(phase)) throw new ImportError(`${path}: "${phase}" is not a phase of the STaR loop (${PHASE_NAMES.join(', ')}).`);
     const value = parseJSON(path, data);
-    checkPhase(path, config, Number(m[1]), phase, value);
+    checkPhase(path, config, Number(m[1]), phase, value, n);
     phases.push({ iteration: Number(m[1]), phase, value });
   }
   phases.sort(loopOrder);

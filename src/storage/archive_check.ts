@@ -4,7 +4,9 @@
 import { parseSafetensors, type SafetensorsFile } from '../hub/safetensors';
 import { presetConfig } from '../model/config';
 import { layoutParams } from '../model/params';
-import type { RunConfig } from '../star/run_config';
+import type { AnyRunConfig } from '../star/run_configs';
+import type { CsqaProblem } from '../star/tasks/csqa';
+import { checkProblem } from '../star/tasks/csqa_data';
 import type { PhaseName } from '../star/types';
 
 export class ImportError extends Error {
@@ -68,14 +70,20 @@ export const checkSummary: Check = shape({
   stoppedBy: oneOf('iterations', 'patience'),
 });
 
-/** Checks one phase file's shape and its agreement with the run's config. */
-export function checkPhase(file: string, cfg: RunConfig, iteration: number, phase: PhaseName, value: unknown): void {
+/** Problems per iteration: the sample is drawn from a pool the task may cap at its question count (CSQA). */
+export function sampleSize(cfg: AnyRunConfig, questions?: CsqaQuestions): number | null {
+  if (cfg.task === 'arithmetic') return cfg.star.trainSize;
+  return questions ? Math.min(cfg.star.trainSize, cfg.star.poolSize, questions.train.length) : null;
+}
+
+/** Checks one phase file's shape and its agreement with the run's config (`n`: problems per iteration, when known). */
+export function checkPhase(file: string, cfg: AnyRunConfig, iteration: number, phase: PhaseName, value: unknown, n: number | null): void {
   if (iteration > cfg.star.iterations) throw new ImportError(`${file}: iteration ${iteration} is beyond the run's ${cfg.star.iterations} iterations.`);
   if (iteration === 0 ? phase !== 'seed' && phase !== 'evaluate' : phase === 'seed') {
     throw new ImportError(`${file}: iteration ${iteration} has no ${phase} phase.`);
   }
   PHASES[phase](value, file);
-  const n = cfg.star.trainSize;
+  if (n === null) return;
   if (phase === 'generate') {
     const got = (value as { completions: unknown[] }).completions.length;
     if (got !== n) throw new ImportError(`${file} has ${got} completions, but the run draws ${n} problems per iteration.`);
@@ -88,14 +96,40 @@ export function checkPhase(file: string, cfg: RunConfig, iteration: number, phas
   }
 }
 
-/** Checks a weights file: valid safetensors with exactly the tensors the run's model needs. */
-export function checkWeights(file: string, cfg: RunConfig, bytes: Uint8Array): void {
+/** A CommonsenseQA run's questions, as the app stores them with the run (csqa-questions.json in an archive). */
+export interface CsqaQuestions {
+  train: CsqaProblem[];
+  eval: CsqaProblem[];
+}
+
+/** Checks csqa-questions.json: two lists of well-formed questions (the rules of ../star/tasks/csqa_data.ts). */
+export function checkQuestions(file: string, v: unknown): CsqaQuestions {
+  shape({ train: list(any), eval: list(any) })(v, file);
+  const q = v as CsqaQuestions;
+  for (const part of ['train', 'eval'] as const) {
+    if (q[part].length === 0) throw new ImportError(`${file}: "${part}" holds no questions.`);
+    q[part].forEach((p, i) => {
+      const at = `${file}: ${part}[${i}]`;
+      shape({ id: str, stem: str, choices: list(shape({ label: str, text: str })), answerKey: str, concept: str })(p, at);
+      try {
+        checkProblem(p);
+      } catch (e) {
+        throw new ImportError(`${at}: ${(e as Error).message}.`);
+      }
+    });
+  }
+  return q;
+}
+
+/** Checks a weights file: valid safetensors, with exactly the tensors the run's model needs (arithmetic: a known preset). */
+export function checkWeights(file: string, cfg: AnyRunConfig, bytes: Uint8Array): void {
   let header: SafetensorsFile['header'];
   try {
     header = parseSafetensors(bytes, file).header;
   } catch (e) {
     throw new ImportError((e as Error).message);
   }
+  if (cfg.task !== 'arithmetic') return; // a pretrained model's layout is known once its config.json is loaded
   for (const e of layoutParams(presetConfig(cfg.model)).entries) {
     const t = header[e.name];
     if (!t) throw new ImportError(`${file} has no tensor ${e.name}, which the ${cfg.model} model needs.`);

@@ -2,11 +2,13 @@
 // records sort together and a run is deleted or exported by one key range.
 //
 //   ['meta', id]                       RunMeta (./runs.ts)
-//   ['r', id, 'doc', key]              run documents: 'star-config', 'summary'
+//   ['r', id, 'doc', key]              run documents: 'star-config', 'summary'; CommonsenseQA also
+//                                      'csqa-questions' (what it draws from) and 'hf-config' (config.json)
 //   ['r', id, 'phase', it, phase]      each completed phase's output (rationale sets included)
 //   ['r', id, 'mark']                  the last phase written (written with it, in the same transaction)
 //   ['r', id, 'w', name]               weights manifest { size, chunks }
-//   ['r', id, 'wc', name, i]           weights chunk i (CHUNK bytes each, the last shorter)
+//   ['r', id, 'wc', name, i]           weights chunk i (CHUNK bytes each, the last shorter); besides 'base'
+//                                      and 'latest', 'model-file:<file>' holds a picked local model's files
 //   ['calib', key]                     this device's measured speed (../worker/estimate.ts)
 //
 // Every write is one transaction that commits whole or aborts whole; a full disk surfaces as

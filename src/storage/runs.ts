@@ -1,7 +1,7 @@
 // The runs list: one small record per run (what the page shows without reading any phase), beside the
 // run's own data under ['r', id] (./db.ts). Deleting a run removes both in one transaction.
 
-import type { RunConfig } from '../star/run_config';
+import type { AnyRunConfig } from '../star/run_configs';
 import type { IterationRecord } from '../star/types';
 import { type Db, keys, prefixRange, read, readPrefix, STORAGE_VERSION, write } from './db';
 
@@ -13,7 +13,7 @@ export interface RunMeta {
   version: number;
   id: string;
   name: string;
-  config: RunConfig;
+  config: AnyRunConfig;
   /** As stored: 'running' here means "was running"; listings turn it into 'interrupted' unless it is live. */
   status: RunStatus;
   createdAt: number;
@@ -36,7 +36,7 @@ export function newRunId(): string {
   return `${Date.now().toString(36)}-${rand[0].toString(36)}${rand[1].toString(36)}`;
 }
 
-export function newRunMeta(id: string, name: string, config: RunConfig, origin: RunMeta['origin'], now = Date.now()): RunMeta {
+export function newRunMeta(id: string, name: string, config: AnyRunConfig, origin: RunMeta['origin'], now = Date.now()): RunMeta {
   return {
     version: STORAGE_VERSION, id, name, config, status: 'idle', createdAt: now, updatedAt: now,
     iterations: [], finalAccuracy: null, wallSeconds: 0, origin,

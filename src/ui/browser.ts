@@ -1,9 +1,10 @@
 // The rationale browser: every rationale of a finished iteration, filtered by source, correctness and
-// digit count, each with its prompt, rationale, answer and the expected answer. Text only.
+// category (digit count, or the right answer's label for CommonsenseQA), each with its prompt, rationale,
+// answer and the expected answer. Text only.
 
 import type { RationaleRow, RunInfo } from '../worker/api';
-import { card, field, fill, h } from './dom';
-import { digits } from './format';
+import { card, field, fill, h, setText } from './dom';
+import { byCategory, categoryLabel } from './format';
 import { problemLine, rationaleText } from './stream';
 
 export interface BrowserDeps {
@@ -23,6 +24,7 @@ export function rationaleBrowser(deps: BrowserDeps): RationaleBrowser {
   const source = h('select', { testid: 'browser-source' }, h('option', { value: '', text: 'all' }), h('option', { value: 'generated', text: 'generated' }), h('option', { value: 'rationalized', text: 'rationalized (hinted)' }));
   const correct = h('select', { testid: 'browser-correct' }, h('option', { value: '', text: 'all' }), h('option', { value: 'yes', text: 'correct' }), h('option', { value: 'no', text: 'wrong' }));
   const digitSel = h('select', { testid: 'browser-digits' }, h('option', { value: '', text: 'all' }));
+  const categoryName = h('span', { class: 'field-label', text: 'Digits' });
   const summary = h('p', { class: 'small muted' });
   const list = h('ol', { class: 'browser-list', testid: 'rationale-browser' });
   const more = h('button', { type: 'button', class: 'ghost', text: 'Show more', hidden: true });
@@ -41,7 +43,7 @@ export function rationaleBrowser(deps: BrowserDeps): RationaleBrowser {
         h('div', { class: 'stream-meta' },
           h('span', { class: `verdict ${badge[1]}`, text: badge[0] }),
           h('span', { class: 'problem', text: problemLine(r.prompt) }),
-          h('span', { class: 'small muted', text: digits(r.category) }),
+          h('span', { class: 'small muted', text: categoryLabel(r.category) }),
         ),
         h('details', {}, h('summary', { class: 'small', text: 'prompt' }), h('pre', { class: 'rationale', text: r.prompt })),
         rationaleText(r.rationale),
@@ -64,9 +66,10 @@ export function rationaleBrowser(deps: BrowserDeps): RationaleBrowser {
     const got = await deps.rationales(run.id, Number(iteration.value));
     if (mine !== token) return;
     rows = got;
-    const cats = [...new Set(rows.map((r) => r.category))].sort((a, b) => Number(a) - Number(b));
+    const cats = [...new Set(rows.map((r) => r.category))].sort(byCategory);
     const keep = digitSel.value;
-    fill(digitSel, h('option', { value: '', text: 'all' }), ...cats.map((c) => h('option', { value: c, text: digits(c) })));
+    setText(categoryName, run.config.task === 'csqa' ? 'Right answer' : 'Digits');
+    fill(digitSel, h('option', { value: '', text: 'all' }), ...cats.map((c) => h('option', { value: c, text: categoryLabel(c) })));
     digitSel.value = cats.includes(keep) ? keep : '';
     render();
   };
@@ -76,7 +79,8 @@ export function rationaleBrowser(deps: BrowserDeps): RationaleBrowser {
   more.addEventListener('click', () => ((shown += PAGE), render()));
 
   const el = card('Rationale browser',
-    h('div', { class: 'row filters' }, field('Iteration', iteration), field('Source', source), field('Correct', correct), field('Digits', digitSel)),
+    h('div', { class: 'row filters' }, field('Iteration', iteration), field('Source', source), field('Correct', correct),
+      h('label', { class: 'field' }, categoryName, digitSel)),
     summary, list, more);
   return {
     el,

@@ -1,12 +1,13 @@
 // Charts: uPlot line charts (accuracy per iteration, the fine-tune's loss, runs compared) that follow
-// their container's width and the page's light or dark colors, and the digits x iteration heatmap as a
-// table (readable by screen readers, and text-only like everything else).
+// their container's width and the page's light or dark colors, and the category x iteration heatmap as
+// a table (readable by screen readers, and text-only like everything else). Categories are digit counts
+// for arithmetic and the right answer's label, (a)..(e), for CommonsenseQA.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { IterationRecord } from '../star/types';
 import { h } from './dom';
-import { digits, pct } from './format';
+import { byCategory, categoryLabel, pct } from './format';
 
 /** Series colors chosen to read on both the light and the dark background. */
 export const PALETTE = ['#4c6ef5', '#f76707', '#12b886', '#be4bdb', '#fab005', '#15aabf', '#fa5252', '#868e96'];
@@ -90,17 +91,22 @@ export function lineChart(opts: { testid?: string; label: string; yLabel: string
   return { el, update };
 }
 
-/** Digit counts present in the records, in numeric order. */
+/** Categories present in the records: digit counts in numeric order, or answer labels. */
 export function categories(records: IterationRecord[]): string[] {
-  return [...new Set(records.flatMap((r) => Object.keys(r.evalAccuracyByDigits)))].sort((a, b) => Number(a) - Number(b));
+  return [...new Set(records.flatMap((r) => Object.keys(r.evalAccuracyByDigits)))].sort(byCategory);
 }
 
-/** Accuracy per iteration, overall and per digit count, in percent. */
+/** What the categories are: "digits" or "answer". */
+export function categoryAxis(records: IterationRecord[]): string {
+  return categories(records).every((c) => /^\d+$/.test(c)) ? 'digits' : 'answer';
+}
+
+/** Accuracy per iteration, overall and per category, in percent. */
 export function accuracySeries(records: IterationRecord[]): [number[], Series[]] {
   const x = records.map((r) => r.iteration);
   const overall: Series = { label: 'overall', values: records.map((r) => 100 * r.evalAccuracy), strong: true, color: PALETTE[0] };
   const per = categories(records).map((c, i) => ({
-    label: digits(c),
+    label: categoryLabel(c),
     values: records.map((r) => (r.evalAccuracyByDigits[c] === undefined ? null : 100 * r.evalAccuracyByDigits[c])),
     color: PALETTE[(i + 1) % PALETTE.length],
     dash: true,
@@ -108,15 +114,16 @@ export function accuracySeries(records: IterationRecord[]): [number[], Series[]]
   return [x, [overall, ...per]];
 }
 
-/** The digits x iteration table of eval accuracy, each cell shaded by its value. */
+/** The category x iteration table of eval accuracy, each cell shaded by its value. */
 export function heatmap(records: IterationRecord[]): HTMLElement {
   const cats = categories(records);
-  if (records.length === 0) return h('p', { class: 'muted small', text: 'Accuracy per digit count appears here after the base model is evaluated.' });
-  const head = h('tr', {}, h('th', { text: 'digits \\ iteration', attrs: { scope: 'col' } }), ...records.map((r) => h('th', { text: String(r.iteration), attrs: { scope: 'col' } })));
+  if (records.length === 0) return h('p', { class: 'muted small', text: 'Accuracy per category appears here after the base model is evaluated.' });
+  const axis = categoryAxis(records);
+  const head = h('tr', {}, h('th', { text: `${axis} \\ iteration`, attrs: { scope: 'col' } }), ...records.map((r) => h('th', { text: String(r.iteration), attrs: { scope: 'col' } })));
   const rows = cats.map((c) =>
     h('tr', {}, h('th', { text: c, attrs: { scope: 'row' } }), ...records.map((r) => {
       const v = r.evalAccuracyByDigits[c];
-      const td = h('td', { text: v === undefined ? '' : (100 * v).toFixed(0), title: `${digits(c)}, iteration ${r.iteration}: ${pct(v)}` });
+      const td = h('td', { text: v === undefined ? '' : (100 * v).toFixed(0), title: `${categoryLabel(c)}, iteration ${r.iteration}: ${pct(v)}` });
       if (v !== undefined) {
         td.style.backgroundColor = `color-mix(in srgb, var(--good) ${Math.round(100 * v)}%, var(--cell))`;
         if (v > 0.6) td.classList.add('on-strong');
@@ -124,5 +131,6 @@ export function heatmap(records: IterationRecord[]): HTMLElement {
       return td;
     })),
   );
-  return h('div', { class: 'heatmap-wrap' }, h('table', { class: 'heatmap', attrs: { 'aria-label': 'Eval accuracy (%) by digit count and iteration' } }, h('thead', {}, head), h('tbody', {}, ...rows)));
+  const by = axis === 'digits' ? 'digit count' : 'right answer';
+  return h('div', { class: 'heatmap-wrap' }, h('table', { class: 'heatmap', testid: 'heatmap', attrs: { 'aria-label': `Eval accuracy (%) by ${by} and iteration` } }, h('thead', {}, head), h('tbody', {}, ...rows)));
 }

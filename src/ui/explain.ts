@@ -1,6 +1,7 @@
 // "How STaR works": what each phase of the loop does, with the one now running highlighted, and which
-// result of the paper this run reproduces.
+// result of the paper this run reproduces; the texts follow the task (arithmetic or CommonsenseQA).
 
+import type { TaskName } from '../star/run_configs';
 import type { Mode, PhaseName } from '../star/types';
 import { card, h } from './dom';
 
@@ -13,11 +14,26 @@ export const PHASES: { name: PhaseName; title: string; text: string }[] = [
   { name: 'evaluate', title: 'Evaluate', text: 'Mₙ answers held-out problems greedily. Accuracy per digit count shows longer sums being learned, iteration after iteration.' },
 ];
 
+/** CommonsenseQA's version of each phase: a pretrained base model, multiple-choice rationales. */
+const CSQA_PHASES: Record<PhaseName, { title: string; text: string }> = {
+  seed: { title: 'Base model', text: 'The pretrained model, as loaded from the Hub or your disk, is the base model M₀: nothing is trained before the first iteration.' },
+  generate: { title: 'Generate', text: 'For every question of the iteration, the latest model writes a rationale after a few solved examples, ending in “Therefore, the answer is … (x).”' },
+  filter: { title: 'Filter', text: 'Only rationales that pick the right choice are kept. The others go on to rationalization.' },
+  rationalize: { title: 'Rationalize', text: 'For the questions it got wrong, the model sees the right choice marked “(CORRECT)” and explains it. Rationales that reach it are kept, stored and trained on without the mark.' },
+  finetune: { title: 'Fine-tune', text: 'The base model M₀ (never the previous one) is fine-tuned on the kept rationales under the bare question, giving Mₙ: every weight, or small LoRA adapters on the frozen model.' },
+  evaluate: { title: 'Evaluate', text: 'Mₙ answers held-out questions greedily. Accuracy per right answer, (a) to (e), shows whether it reasons or only favours a letter.' },
+};
+
+/** A phase's name as the run's task calls it. */
+export function phaseTitle(task: TaskName, phase: PhaseName): string {
+  return task === 'csqa' ? CSQA_PHASES[phase].title : PHASES.find((p) => p.name === phase)!.title;
+}
+
 const MODES: Record<Mode, string> = {
   star: 'STaR with rationalization (the full method).',
   'star-no-rationalization': 'STaR without rationalization: only rationales the model finds unaided are kept.',
   direct: 'The direct baseline: fine-tuned on answers alone, no rationales.',
-  base: 'The base model only: seed training and one evaluation.',
+  base: 'The base model only: one evaluation, no self-training.',
 };
 
 /** Which phases a mode runs. */
@@ -30,33 +46,49 @@ export function phasesOf(mode: Mode): Set<PhaseName> {
 
 export interface ExplainPanel {
   el: HTMLElement;
-  show(mode: Mode | null, current: PhaseName | null): void;
+  show(mode: Mode | null, current: PhaseName | null, task?: TaskName): void;
 }
 
 export function explainPanel(): ExplainPanel {
   const items = new Map<PhaseName, HTMLElement>();
   const list = h('ol', { class: 'explain-phases' });
+  const texts = new Map<PhaseName, { title: HTMLElement; text: HTMLElement }>();
   for (const p of PHASES) {
-    const li = h('li', { class: 'explain-phase' }, h('strong', { text: p.title }), h('span', { text: p.text }));
+    const title = h('strong', { text: p.title });
+    const text = h('span', { text: p.text });
+    const li = h('li', { class: 'explain-phase' }, title, text);
     items.set(p.name, li);
+    texts.set(p.name, { title, text });
     list.append(li);
   }
   const mode = h('p', { class: 'explain-mode small' });
+  const arithmeticPaper = h('div', {},
+    h('p', {}, 'The paper’s arithmetic experiment: GPT-J fine-tuned with STaR reached ', h('strong', { text: '89.5%' }), ' on 1–5 digit addition after 16 iterations, learning sums longer than it first could, and rationalization sped that up.'),
+    h('p', { class: 'small muted', text: 'Here a model of a few thousand to about a million parameters is trained from scratch, on your GPU, in this tab. The paper-like preset follows the paper’s schedule: 1–5 digits, 40 fine-tuning steps growing by 20% per iteration.' }),
+  );
+  const csqaPaper = h('div', { hidden: true },
+    h('p', {}, 'The paper’s CommonsenseQA experiment: GPT-J (6B) trained with STaR reached ', h('strong', { text: '72.5%' }), ' on the dev set, close to a fine-tuned GPT-3 thirty times larger (73.0%), from rationales it wrote itself.'),
+    h('p', { class: 'small muted', text: 'Here a small pretrained model (SmolLM2-135M-Instruct by default) runs the same loop on your GPU, in this tab, with its own few-shot exemplars; expect far lower numbers than a 6B model, and watch whether they rise.' }),
+  );
   const el = card(
     'How STaR works',
     h('p', {}, 'STaR, the Self-Taught Reasoner (Zelikman et al., 2022), teaches a model to reason by letting it learn from its own rationales. Each iteration:'),
     list,
     mode,
-    h('div', { class: 'paper' },
-      h('strong', { text: 'What this reproduces' }),
-      h('p', {}, 'The paper’s arithmetic experiment: GPT-J fine-tuned with STaR reached ', h('strong', { text: '89.5%' }), ' on 1–5 digit addition after 16 iterations, learning sums longer than it first could, and rationalization sped that up.'),
-      h('p', { class: 'small muted', text: 'Here a model of a few thousand to about a million parameters is trained from scratch, on your GPU, in this tab. The paper-like preset follows the paper’s schedule: 1–5 digits, 40 fine-tuning steps growing by 20% per iteration.' }),
-    ),
+    h('div', { class: 'paper' }, h('strong', { text: 'What this reproduces' }), arithmeticPaper, csqaPaper),
   );
   el.classList.add('explain');
   return {
     el,
-    show(m, current) {
+    show(m, current, task = 'arithmetic') {
+      for (const p of PHASES) {
+        const t = texts.get(p.name)!;
+        const own = task === 'csqa' ? CSQA_PHASES[p.name] : p;
+        t.title.textContent = own.title;
+        t.text.textContent = own.text;
+      }
+      arithmeticPaper.hidden = task === 'csqa';
+      csqaPaper.hidden = task !== 'csqa';
       const active = m ? phasesOf(m) : null;
       for (const [name, li] of items) {
         li.classList.toggle('current', name === current);

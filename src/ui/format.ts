@@ -22,3 +22,11 @@ export function when(ms: number): string {
 
 /** "1 digit", "3 digits". */
 export const digits = (d: string): string => `${d} digit${d === '1' ? '' : 's'}`;
+
+const isCount = (c: string) => /^\d+$/.test(c);
+
+/** A per-category accuracy key as shown: "3 digits" (arithmetic), "answer (b)" (CommonsenseQA's right labels). */
+export const categoryLabel = (c: string): string => (isCount(c) ? digits(c) : `answer ${c}`);
+
+/** Digit counts in numeric order, answer labels in alphabetical order. */
+export const byCategory = (a: string, b: string): number => (isCount(a) && isCount(b) ? Number(a) - Number(b) : a.localeCompare(b));

@@ -1,13 +1,16 @@
 // The live view of one run: status and controls, elapsed and remaining time, throughput, each phase of
 // the current iteration with its progress, accuracy per iteration (overall and per digit count, chart
 // and heatmap), the current fine-tune's loss, and the counts of every finished iteration. It shows a
-// stored run the same way, minus what only a running one has.
+// stored run the same way, minus what only a running one has. A CommonsenseQA run also shows its model
+// loading (./downloads.ts), and its accuracy per right answer (a)..(e) where arithmetic has digit counts.
 
+import { isLocalModel } from '../star/run_configs';
 import type { PhaseName } from '../star/types';
 import type { EngineEvent, RunInfo } from '../worker/api';
 import { accuracySeries, heatmap, lineChart } from './charts';
 import { card, fill, h, perFrame, setText } from './dom';
-import { PHASES, phasesOf } from './explain';
+import { downloadsPanel } from './downloads';
+import { PHASES, phasesOf, phaseTitle } from './explain';
 import { count, duration, pct } from './format';
 
 export interface LiveDeps {
@@ -32,8 +35,14 @@ export interface LiveView {
 const PHASE_ORDER = PHASES.map((p) => p.name);
 
 export function describeConfig(r: RunInfo): string {
-  const s = r.config.star;
-  return `${r.config.model} model · ${s.mode} · ${s.minDigits}–${s.maxDigits} digits · ${s.iterations} iterations · seed ${s.seed}`;
+  const c = r.config;
+  const s = c.star;
+  if (c.task === 'csqa') {
+    const model = isLocalModel(c) ? 'local model files' : c.model;
+    const tuning = c.lora ? `LoRA rank ${c.lora.rank} on ${c.lora.targets.join(', ')}` : 'full fine-tuning';
+    return `CommonsenseQA · ${model} · ${s.mode} · ${s.trainSize} questions per iteration · ${s.iterations} iterations · ${c.fewShot}-shot · ${tuning} · seed ${s.seed}`;
+  }
+  return `${c.model} model · ${s.mode} · ${s.minDigits}–${s.maxDigits} digits · ${s.iterations} iterations · seed ${s.seed}`;
 }
 
 export function liveView(deps: LiveDeps): LiveView {
@@ -62,19 +71,22 @@ export function liveView(deps: LiveDeps): LiveView {
   const remaining = h('span', { text: '–' });
   const tps = h('span', { text: '–' });
   const acc = h('span', { text: '–' });
-  const phaseRows = new Map<PhaseName, { row: HTMLElement; bar: HTMLElement; note: HTMLElement }>();
+  const phaseRows = new Map<PhaseName, { row: HTMLElement; bar: HTMLElement; note: HTMLElement; name: HTMLElement }>();
   const phaseList = h('ol', { class: 'phases' });
   for (const p of PHASES) {
     const bar = h('div', { class: 'bar-fill' });
     const note = h('span', { class: 'phase-note' });
-    const row = h('li', { class: 'phase' }, h('span', { class: 'phase-name', text: p.title }), h('div', { class: 'bar', attrs: { role: 'presentation' } }, bar), note);
-    phaseRows.set(p.name, { row, bar, note });
+    const name = h('span', { class: 'phase-name', text: p.title });
+    const row = h('li', { class: 'phase' }, name, h('div', { class: 'bar', attrs: { role: 'presentation' } }, bar), note);
+    phaseRows.set(p.name, { row, bar, note, name });
     phaseList.append(row);
   }
+  const downloads = downloadsPanel();
   const accChart = lineChart({ testid: 'accuracy-chart', label: 'Eval accuracy per iteration', yLabel: 'accuracy', xLabel: 'iteration', percent: true, empty: 'Accuracy per iteration appears after the base model is evaluated.' });
   const lossChart = lineChart({ label: 'Training loss of the current fine-tune', yLabel: 'loss', xLabel: 'step', height: 160, empty: 'The loss of the current fine-tune appears here while it trains.' });
   const lossTitle = h('h3', { text: 'Fine-tune loss' });
   const heat = h('div', {});
+  const heatTitle = h('h3', { text: 'Accuracy (%) by digit count' });
   const table = h('div', { class: 'table-wrap' });
 
   const el = card('', h('div', { class: 'run-head' },
@@ -84,12 +96,12 @@ export function liveView(deps: LiveDeps): LiveView {
   h('div', { class: 'stats' },
     stat('Iteration', iteration, ofIterations), stat('Elapsed', elapsed), stat('Remaining', remaining), stat('Throughput', tps), stat('Accuracy', acc)),
   h('div', { class: 'live-grid' },
-    h('div', { class: 'panel' }, h('h3', { text: 'Phases of this iteration' }), phaseList),
+    h('div', { class: 'panel' }, downloads.el, h('h3', { text: 'Phases of this iteration' }), phaseList),
     h('div', { class: 'panel' }, lossTitle, lossChart.el),
   ),
   h('div', { class: 'live-grid' },
     h('div', { class: 'panel' }, h('h3', { text: 'Eval accuracy per iteration' }), accChart.el),
-    h('div', { class: 'panel' }, h('h3', { text: 'Accuracy (%) by digit count' }), heat),
+    h('div', { class: 'panel' }, heatTitle, heat),
   ),
   h('div', { class: 'panel' }, h('h3', { text: 'Each iteration' }), table));
   el.querySelector('.card-title')!.remove();
@@ -167,6 +179,7 @@ export function liveView(deps: LiveDeps): LiveView {
 
     const active = phasesOf(run.config.star.mode);
     for (const [name, r] of phaseRows) {
+      setText(r.name, phaseTitle(run.config.task, name));
       const p = progress.get(name);
       const isCurrent = going && current?.phase === name;
       const finished = p !== undefined && p.done >= p.total && !isCurrent;
@@ -184,6 +197,7 @@ export function liveView(deps: LiveDeps): LiveView {
   const renderRecords = () => {
     if (!run) return;
     fill(heat, heatmap(run.iterations));
+    setText(heatTitle, run.config.task === 'csqa' ? 'Accuracy (%) by right answer' : 'Accuracy (%) by digit count');
     const head = ['iteration', 'generated', 'kept', 'rationalized', 'failed', 'trained on', 'steps', 'final loss', 'accuracy', 'tokens/s', 'time'];
     const rows = run.iterations.map((r) => [
       String(r.iteration), String(r.generated), String(r.correct), String(r.rationalized), String(r.failed), String(r.trainExamples), String(r.trainSteps),
@@ -210,6 +224,7 @@ export function liveView(deps: LiveDeps): LiveView {
         wallAtStart = r.wallSeconds;
       }
       if (!same) {
+        downloads.clear();
         current = null;
         progress = new Map();
         loss = { key: '', steps: [], values: [] };
@@ -249,6 +264,7 @@ export function liveView(deps: LiveDeps): LiveView {
         run = { ...run, status: e.status, error: e.error };
         if (e.status === 'done') for (const p of PHASE_ORDER) progress.set(p, progress.get(p) ?? { done: 1, total: 1 });
       } else if (e.kind === 'throughput') throughput = e.tokensPerSecond;
+      else if (e.kind === 'model' || e.kind === 'download') downloads.event(e);
       render();
     },
     run: () => run,

@@ -1,9 +1,9 @@
 // The page: wires the views to the engine worker. The worker does every heavy thing (GPU, loop,
 // storage, zips); this thread only renders events, at most once per frame.
 
-import type { RunConfig } from '../star/run_config';
+import { type AnyRunConfig, isLocalModel } from '../star/run_configs';
 import { folderName } from '../storage/names';
-import type { EngineEvent, RunInfo } from '../worker/api';
+import type { CsqaFiles, EngineEvent, RunInfo } from '../worker/api';
 import { createEngineClient } from '../worker/client';
 import { rationaleBrowser } from './browser';
 import { h } from './dom';
@@ -30,12 +30,15 @@ const live = liveView({
   pause: () => client.api.pause(),
   resume: (id) => resume(id),
   stop,
-  onPhase: (run, phase) => explain.show(run?.config.star.mode ?? null, phase),
+  onPhase: (run, phase) => explain.show(run?.config.star.mode ?? null, phase, run?.config.task),
 });
 
 const start = startForm({
-  estimate: (cfg) => client.api.estimate(cfg),
+  estimate: (cfg, files) => client.api.estimate(cfg, files),
   start: startRun,
+  onTask: (task) => {
+    if (!live.run()) explain.show(null, null, task); // with no run open, the panel follows the form
+  },
 });
 
 const runs = runsView({
@@ -99,10 +102,11 @@ async function refresh(): Promise<void> {
   await top.refreshStorage();
 }
 
-async function startRun(cfg: RunConfig, name: string): Promise<void> {
+async function startRun(cfg: AnyRunConfig, name: string, files?: CsqaFiles): Promise<void> {
   try {
-    const est = await client.api.estimate(cfg);
-    const id = await client.api.start(cfg, name || `${cfg.model} · ${cfg.star.mode}`, client.listener(onEvent));
+    const est = await client.api.estimate(cfg, files);
+    const label = cfg.task === 'csqa' ? `CSQA ${isLocalModel(cfg) ? 'local model' : cfg.model.split('/').pop()}` : cfg.model;
+    const id = await client.api.start(cfg, name || `${label} · ${cfg.star.mode}`, client.listener(onEvent), files);
     liveId = id;
     const r = await client.api.getRun(id);
     if (r) open(r, true, est.seconds);

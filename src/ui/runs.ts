@@ -54,10 +54,11 @@ export function runsView(deps: RunsDeps): RunsView {
       }),
     })));
     fill(compareTable, h('table', { class: 'counts' },
-      h('thead', {}, h('tr', {}, ...['run', 'mode', 'digits', 'iterations', 'best', 'final'].map((t) => h('th', { text: t, attrs: { scope: 'col' } })))),
+      h('thead', {}, h('tr', {}, ...['run', 'mode', 'task', 'iterations', 'best', 'final'].map((t) => h('th', { text: t, attrs: { scope: 'col' } })))),
       h('tbody', {}, ...chosen.map((r) => {
         const best = r.iterations.reduce((b, q) => Math.max(b, q.evalAccuracy), 0);
-        return h('tr', {}, ...[r.name, r.config.star.mode, `${r.config.star.minDigits}–${r.config.star.maxDigits}`, String(Math.max(0, r.iterations.length - 1)), pct(best), pct(r.iterations.at(-1)?.evalAccuracy)].map((t) => h('td', { text: t })));
+        const task = r.config.task === 'csqa' ? 'CommonsenseQA' : `${r.config.star.minDigits}–${r.config.star.maxDigits} digits`;
+        return h('tr', {}, ...[r.name, r.config.star.mode, task, String(Math.max(0, r.iterations.length - 1)), pct(best), pct(r.iterations.at(-1)?.evalAccuracy)].map((t) => h('td', { text: t })));
       })),
     ));
   };

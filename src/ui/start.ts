@@ -1,12 +1,15 @@
-// The start screen: task, preset, the main knobs, and before anything runs an estimate of GPU memory and
-// time, with the reason a run will not fit when it will not.
+// The start screen: the task (arithmetic, or CommonsenseQA on a pretrained model: ./csqa_form.ts), its
+// preset and knobs, and before anything runs an estimate of GPU memory and time, with the reason a run
+// will not fit when it will not.
 
 import { presetConfig } from '../model/config';
 import { layoutParams } from '../model/params';
 import { withMode } from '../star/config';
 import { RUN_PRESETS, type RunConfig, type RunPresetName, validateRunConfig } from '../star/run_config';
+import { type AnyRunConfig, isLocalModel } from '../star/run_configs';
 import { MODES, type Mode } from '../star/types';
-import type { Estimate } from '../worker/api';
+import type { CsqaFiles, Estimate } from '../worker/api';
+import { csqaForm } from './csqa_form';
 import { card, field, fill, h } from './dom';
 import { count, duration, formatBytes } from './format';
 
@@ -31,8 +34,10 @@ const MODE_LABELS: Record<Mode, string> = {
 };
 
 export interface StartDeps {
-  estimate(cfg: RunConfig): Promise<Estimate>;
-  start(cfg: RunConfig, name: string): Promise<void>;
+  estimate(cfg: AnyRunConfig, files?: CsqaFiles): Promise<Estimate>;
+  start(cfg: AnyRunConfig, name: string, files?: CsqaFiles): Promise<void>;
+  /** The task picked on the form changed. */
+  onTask?(task: AnyRunConfig['task']): void;
 }
 
 export interface StartForm {
@@ -58,7 +63,7 @@ export function startForm(deps: StartDeps): StartForm {
   const seed = num(1, 0, 2 ** 31);
   const name = h('input', { type: 'text', placeholder: 'optional', maxLength: 80 });
   const model = h('p', { class: 'small muted' });
-  const estimate = h('div', { class: 'estimate', attrs: { 'aria-live': 'polite' } });
+  const estimate = h('div', { class: 'estimate', testid: 'estimate', attrs: { 'aria-live': 'polite' } });
   const startBtn = h('button', { class: 'primary big', testid: 'start', text: 'Start run', type: 'button' });
   const blocked = h('p', { class: 'small muted', hidden: true });
   let available = true;
@@ -78,8 +83,8 @@ export function startForm(deps: StartDeps): StartForm {
     seed.value = String(c.star.seed);
   };
 
-  /** The config the knobs describe (validated: throws a message naming the bad field). */
-  const config = (): RunConfig => {
+  /** The arithmetic config the knobs describe (validated: throws a message naming the bad field). */
+  const arithmeticConfig = (): RunConfig => {
     const base = structuredClone(RUN_PRESETS[preset.value as RunPresetName]) as RunConfig;
     const [lo, hi] = [Number(minD.value), Number(maxD.value)];
     const grow = Number(stepGrow.value);
@@ -101,89 +106,146 @@ export function startForm(deps: StartDeps): StartForm {
     return cfg;
   };
 
+  const csqa = csqaForm((slow) => refresh(slow ? 700 : undefined));
+  const taskRadios = new Map<AnyRunConfig['task'], HTMLInputElement>();
+  const task = () => (taskRadios.get('csqa')!.checked ? 'csqa' : 'arithmetic');
+  const config = (): AnyRunConfig => (task() === 'csqa' ? csqa.config() : arithmeticConfig());
+  const files = () => (task() === 'csqa' ? csqa.files() : undefined);
+
   const showEstimate = (e: Estimate) => {
     const m = e.memory;
-    const rows: [string, string][] = [
-      ['Parameters, gradients, AdamW', formatBytes(m.params + m.grads + m.optimizer)],
-      ['Activations (training)', formatBytes(m.activations)],
-      ['Generation (KV cache)', formatBytes(m.kvCache)],
-    ];
+    const c = e.csqa;
+    const lora = m.frozenParams > 0;
+    const rows: [string, string][] = c
+      ? [
+          [lora ? 'Pretrained weights (frozen)' : 'Pretrained weights', formatBytes(lora ? m.frozenParams : m.params)],
+          [lora ? 'LoRA adapters, gradients, AdamW' : 'Gradients, AdamW', formatBytes(m.grads + m.optimizer + (lora ? m.trainableParams : 0))],
+          ['Activations (training)', m.activations > 0 ? formatBytes(m.activations) : 'once the questions are read'],
+          [`Generation (KV cache, ${c.genBatch} at a time)`, formatBytes(m.kvCache)],
+        ]
+      : [
+          ['Parameters, gradients, AdamW', formatBytes(m.params + m.grads + m.optimizer)],
+          ['Activations (training)', formatBytes(m.activations)],
+          ['Generation (KV cache)', formatBytes(m.kvCache)],
+        ];
+    const time = e.seconds === null ? 'after 1 iteration' : `≈ ${duration(e.seconds)}`;
+    const timeNote = e.seconds === null
+      ? 'Time is shown once this device has finished an iteration of this model.'
+      : e.calibrated ? 'Time measured on this device.' : 'Time is a rough guess until this device has finished an iteration.';
     fill(
       estimate,
       h('div', { class: 'estimate-head' },
-        h('div', {}, h('span', { class: 'estimate-label', text: 'GPU memory' }), h('strong', { text: formatBytes(m.total) })),
-        h('div', {}, h('span', { class: 'estimate-label', text: 'Time' }), h('strong', { text: `≈ ${duration(e.seconds)}` })),
+        h('div', {}, h('span', { class: 'estimate-label', text: 'GPU memory' }), h('strong', { testid: 'estimate-memory', text: formatBytes(m.total) })),
+        h('div', {}, h('span', { class: 'estimate-label', text: 'Time' }), h('strong', { text: time })),
       ),
       h('dl', { class: 'estimate-rows' }, ...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })])),
-      h('p', { class: 'small muted', text: `${count(e.trainSteps)} training steps of sequences up to ${e.trainSeq} tokens, ${count(e.decodeSteps)} decode steps. ${e.calibrated ? 'Time measured on this device.' : 'Time is a rough guess until this device has finished an iteration.'}` }),
-      e.refusal ? h('p', { class: 'refusal', attrs: { role: 'alert' } }, h('strong', { text: 'This run will not fit. ' }), e.refusal) : null,
+      c ? h('p', { class: 'small', testid: 'estimate-model', text: `${c.source}: ${c.description}.` }) : null,
+      c && c.downloadBytes !== null && !isLocalModel(c.config) ? h('p', { class: 'small muted', text: `Downloads about ${formatBytes(c.downloadBytes)} of weights once; this browser keeps them for later visits, offline too.` }) : null,
+      c?.questions ? h('p', { class: 'small muted', testid: 'estimate-questions', text: `${count(c.questions.train)} questions in the training pool (${count(c.config.star.trainSize)} per iteration), ${count(c.questions.eval)} held out (${count(c.config.star.evalSize)} evaluated).` }) : null,
+      h('p', { class: 'small muted', text: `${count(e.trainSteps)} training steps${e.trainSeq > 0 ? ` of sequences up to ${e.trainSeq} tokens` : ''}, ${count(e.decodeSteps)} decode steps at most. ${timeNote}` }),
+      e.refusal ? h('p', { class: 'refusal', testid: 'refusal', attrs: { role: 'alert' } }, h('strong', { text: 'This run will not fit. ' }), e.refusal) : null,
     );
     refusal = e.refusal;
     sync();
   };
 
+  const problem = (title: string, message: string) => {
+    refusal = message;
+    fill(estimate, h('p', { class: 'refusal', testid: 'refusal', attrs: { role: 'alert' } }, h('strong', { text: title }), message));
+    sync();
+  };
+
   let token = 0;
+  let checking = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const refresh = () => {
+  /** Re-estimates `delay` ms after the last change; the estimate's data-state says whether it is current. */
+  const refresh = (delay = 120) => {
     clearTimeout(timer);
+    estimate.dataset.state = 'waiting';
     timer = setTimeout(async () => {
       const mine = ++token;
       growLabel.textContent = schedule.value === 'add' ? 'steps added per iteration' : 'factor per iteration';
-      let cfg: RunConfig;
+      arithmeticPart.hidden = task() !== 'arithmetic';
+      csqa.el.hidden = task() !== 'csqa';
+      let cfg: AnyRunConfig;
       try {
         cfg = config();
       } catch (e) {
-        refusal = (e as Error).message.replace(/^Invalid STaR config:\s*/, '');
-        fill(estimate, h('p', { class: 'refusal', attrs: { role: 'alert' } }, h('strong', { text: 'Check the settings. ' }), refusal));
-        return sync();
+        estimate.dataset.state = 'ready';
+        return problem('Check the settings. ', (e as Error).message.replace(/^Invalid [\w ]*config:\s*/, ''));
       }
-      const params = layoutParams(presetConfig(cfg.model)).segmentSizes.reduce((a, b) => a + b, 0);
-      model.textContent = `Model: “${cfg.model}”, ${count(params)} parameters, trained from scratch. Train batch ${cfg.trainBatch}, generation batch ${cfg.genBatch}.`;
+      if (cfg.task === 'arithmetic') {
+        const params = layoutParams(presetConfig(cfg.model)).segmentSizes.reduce((a, b) => a + b, 0);
+        model.textContent = `Model: “${cfg.model}”, ${count(params)} parameters, trained from scratch. Train batch ${cfg.trainBatch}, generation batch ${cfg.genBatch}.`;
+      } else {
+        model.textContent = '';
+        checking = true;
+        sync();
+        fill(estimate, h('p', { class: 'small muted', testid: 'estimate-pending', text: 'Reading the model’s config.json, its tokenizer and the questions (small files, kept for later)…' }));
+      }
       try {
-        const e = await deps.estimate(cfg);
+        const e = await deps.estimate(cfg, files());
         if (mine === token) showEstimate(e);
       } catch (e) {
-        if (mine === token) fill(estimate, h('p', { class: 'refusal', text: (e as Error).message }));
+        if (mine === token) problem(cfg.task === 'csqa' ? 'This run cannot start. ' : '', (e as Error).message);
+      } finally {
+        if (mine === token) {
+          checking = false;
+          estimate.dataset.state = 'ready';
+          sync();
+        }
       }
-    }, 120);
+    }, delay);
   };
 
   const sync = () => {
-    startBtn.disabled = !available || refusal !== null;
+    startBtn.disabled = !available || refusal !== null || checking;
   };
 
   preset.addEventListener('change', () => {
     load();
     refresh();
   });
-  for (const c of [mode, minD, maxD, iterations, temperature, schedule, stepStart, stepGrow, seed]) c.addEventListener('input', refresh);
+  for (const c of [mode, minD, maxD, iterations, temperature, schedule, stepStart, stepGrow, seed]) c.addEventListener('input', () => refresh());
   startBtn.addEventListener('click', async () => {
     startBtn.disabled = true;
     try {
-      await deps.start(config(), name.value.trim());
+      await deps.start(config(), name.value.trim(), files());
     } finally {
       sync();
     }
   });
 
-  const task = h('fieldset', { class: 'task' },
+  const choice = (value: AnyRunConfig['task'], title: string, note: string) => {
+    const radio = h('input', { type: 'radio', name: 'task', value, checked: value === 'arithmetic', testid: `task-${value}` });
+    radio.addEventListener('change', () => {
+      deps.onTask?.(task());
+      refresh();
+    });
+    taskRadios.set(value, radio);
+    return h('label', { class: 'choice' }, radio, h('span', {}, h('strong', { text: title }), h('span', { class: 'small muted block', text: note })));
+  };
+  const taskField = h('fieldset', { class: 'task' },
     h('legend', { class: 'field-label', text: 'Task' }),
-    h('label', { class: 'choice' }, h('input', { type: 'radio', name: 'task', value: 'arithmetic', checked: true }), h('span', {}, h('strong', { text: 'Arithmetic' }), h('span', { class: 'small muted', text: ' n-digit addition with a scratchpad' }))),
-    h('label', { class: 'choice disabled' }, h('input', { type: 'radio', name: 'task', value: 'csqa', disabled: true }),
-      h('span', {}, h('strong', { text: 'CommonsenseQA' }), h('span', { class: 'badge', text: 'coming later' }),
-        h('span', { class: 'small muted block', text: 'Will need SmolLM2-135M-Instruct downloaded from the Hugging Face Hub (about 270 MB, cached for later visits), the CommonsenseQA dataset (about 10k questions), and roughly 1.5 GB of GPU memory to fine-tune it.' }))),
+    choice('arithmetic', 'Arithmetic', 'n-digit addition with a scratchpad, on a small model trained from scratch'),
+    choice('csqa', 'CommonsenseQA', 'five-way commonsense questions answered with a rationale, by a pretrained model from the Hugging Face Hub (SmolLM2-135M-Instruct: about 270 MB, downloaded once and kept) or from your disk'),
   );
+  const arithmeticPart = h('div', { class: 'start-form' },
+    field('Preset', preset),
+    field('Mode', mode),
+    h('div', { class: 'row' }, field('Digits from', minD), field('to', maxD), field('Iterations', iterations)),
+    h('div', { class: 'row' }, field('Temperature', temperature, '0 = greedy'), field('Seed', seed)),
+    field('Fine-tune steps per iteration', schedule),
+    h('div', { class: 'row' }, field('first iteration', stepStart), h('label', { class: 'field' }, growLabel, stepGrow)),
+  );
+  csqa.el.hidden = true;
 
   const el = card(
     'New run',
     h('form', { class: 'start-form', on: { submit: (e) => e.preventDefault() } },
-      task,
-      field('Preset', preset),
-      field('Mode', mode),
-      h('div', { class: 'row' }, field('Digits from', minD), field('to', maxD), field('Iterations', iterations)),
-      h('div', { class: 'row' }, field('Temperature', temperature, '0 = greedy'), field('Seed', seed)),
-      field('Fine-tune steps per iteration', schedule),
-      h('div', { class: 'row' }, field('first iteration', stepStart), h('label', { class: 'field' }, growLabel, stepGrow)),
+      taskField,
+      arithmeticPart,
+      csqa.el,
       field('Name', name),
       model,
       estimate,

@@ -14,10 +14,12 @@ export function verdict(s: { phase: string; correct: boolean | null; hinted: boo
   return s.correct ? { label: 'correct', cls: 'correct' } : { label: 'wrong', cls: 'wrong' };
 }
 
-/** "2 9 + 5 7" from "Input:\n2 9 + 5 7\nTarget:\n". */
+/** "2 9 + 5 7" from "Input:\n2 9 + 5 7\nTarget:\n"; a CommonsenseQA prompt's last question (after any few-shot exemplars). */
 export function problemLine(prompt: string): string {
   const lines = prompt.split('\n');
-  return lines[0] === 'Input:' && lines[1] !== undefined ? lines[1] : prompt.trim();
+  if (lines[0] === 'Input:' && lines[1] !== undefined) return lines[1];
+  const q = lines.filter((l) => l.startsWith('Q: ')).at(-1);
+  return q !== undefined ? q.slice(3) : prompt.trim();
 }
 
 /** A rationale as text; an empty one says so. */

@@ -1,19 +1,25 @@
 // The EngineApi (./api.ts) over its two dependencies: a GPU (acquired on first use, again after a loss)
 // and the IndexedDB database. engine.worker.ts gives it the real GPU; tests give it a scripted engine
 // on fake-indexeddb. One run is live at a time; a stored 'running' run that is not the live one was
-// cut off (the page reloaded or Stop ended the worker) and is listed as 'interrupted'.
+// cut off (the page reloaded or Stop ended the worker) and is listed as 'interrupted'. CommonsenseQA's
+// model and questions are read through ./csqa.ts.
 
-import { type RunConfig, validateRunConfig } from '../star/run_config';
+import { describeModel, type HubModel } from '../hub/load';
+import type { RunConfig } from '../star/run_config';
+import { type AnyRunConfig, validateAnyRunConfig } from '../star/run_configs';
 import { MemoryStore } from '../star/stores/memory';
+import type { CsqaRunConfig } from '../star/tasks/csqa_run';
 import type { StarEngine, StarSummary } from '../star/types';
 import { ImportError, readRunArchive, unzipRun, writeRunArchive, zipRun } from '../storage/archive';
 import { type Db, keys, read } from '../storage/db';
 import { IdbRunStore } from '../storage/run_store';
 import { deleteRun, getRun, listRuns, newRunId, newRunMeta, putRun, type RunMeta } from '../storage/runs';
-import type { EngineApi, EngineEvent, GpuInfo, RunInfo } from './api';
-import { type Calibration, calibrationKey, estimateRun, type Limits } from './estimate';
+import type { CsqaFiles, EngineApi, EngineEvent, GpuInfo, RunInfo } from './api';
+import { createCsqaInputs, type HubDeps } from './csqa';
+import { calibrateCsqa, csqaCalibrationKey } from './csqa_estimate';
+import { type Calibration, calibrate, calibrationKey, estimateRun, type Limits } from './estimate';
 import { completedRecords, rationaleRows } from './records';
-import { type Session, startSession } from './session';
+import { type OpenedEngine, type Session, startSession } from './session';
 
 /** An acquired GPU, as the API needs it. */
 export interface GpuBackend {
@@ -22,18 +28,27 @@ export interface GpuBackend {
   /** Resolves when the device is lost. */
   lost: Promise<Error>;
   createEngine(cfg: RunConfig): StarEngine;
+  /** A CommonsenseQA engine holding the loaded pretrained weights (with LoRA adapters when the config has them). */
+  createCsqaEngine(cfg: CsqaRunConfig, model: HubModel): StarEngine;
 }
 
 export interface EngineDeps {
   db: Db;
   connectGpu(): Promise<GpuBackend>;
+  /** Where CommonsenseQA downloads come from and are cached (default: fetch and the Cache API). */
+  hub?: HubDeps;
   now?(): number;
 }
+
+const PROGRESS_EVERY_MS = 100;
 
 export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the live session's end. */ settled(): Promise<void> } {
   const { db } = deps;
   let gpu: Promise<GpuBackend> | null = null;
   let live: { runId: string; session: Promise<Session> } | null = null;
+  const csqa = createCsqaInputs(deps.hub);
+  const now = deps.now ?? (() => performance.now());
+  const calibFor = async (key: string) => (await read<Calibration>(db, keys.calib(key))) ?? null;
 
   const connect = (): Promise<GpuBackend> => {
     if (!gpu) {
@@ -49,10 +64,37 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
     return m.status === 'running' && m.id !== live?.runId ? { ...rest, status: 'interrupted' } : rest;
   };
 
+  /** The engine of a run: arithmetic's at once; CommonsenseQA's once its model has loaded (with byte progress). */
+  const openEngine = async (g: GpuBackend, meta: RunMeta, emit: (e: EngineEvent) => void, signal: AbortSignal): Promise<OpenedEngine> => {
+    const cfg = meta.config;
+    const runId = meta.id;
+    if (cfg.task === 'arithmetic') {
+      return { engine: g.createEngine(cfg), calibration: (r) => {
+        const value = calibrate(cfg, r);
+        return value && { key: calibrationKey(cfg), value };
+      } };
+    }
+    emit({ kind: 'model', runId, state: 'loading', text: `Loading ${cfg.model}…` });
+    const last = new Map<string, number>();
+    const model = await csqa.load(db, runId, cfg, g.limits, signal, (p) => {
+      const t = now();
+      if (p.loaded < p.total && t - (last.get(p.file) ?? -Infinity) < PROGRESS_EVERY_MS) return;
+      last.set(p.file, t);
+      emit({ kind: 'download', runId, file: p.file, loaded: p.loaded, total: p.total, cached: p.cached });
+    });
+    emit({ kind: 'model', runId, state: 'ready', text: `${model.source}: ${describeModel(model.cfg, model.memory)}` });
+    const engine = g.createCsqaEngine(cfg, model);
+    const modelCfg = model.cfg; // not the model: its tensors (on the GPU now) may be collected
+    return { engine, calibration: (r) => {
+      const value = calibrateCsqa(cfg, modelCfg, r);
+      return value && { key: csqaCalibrationKey(cfg), value };
+    } };
+  };
+
   const launch = (meta: RunMeta, onEvent: (e: EngineEvent) => void): Promise<void> => {
     const session = (async () => {
       const g = await connect();
-      return startSession(meta, { db, engine: g.createEngine(meta.config), lost: g.lost, device: g.info.description || g.info.vendor, emit: onEvent, now: deps.now });
+      return startSession(meta, { db, open: (signal) => openEngine(g, meta, onEvent, signal), lost: g.lost, device: g.info.description || g.info.vendor, emit: onEvent, now: deps.now });
     })();
     live = { runId: meta.id, session };
     const entry = live;
@@ -60,6 +102,9 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
     session.then((s) => s.done.then(end), end);
     return session.then(() => undefined);
   };
+
+  const estimateCsqaRun = (config: CsqaRunConfig, files: CsqaFiles | undefined, limits: Limits | null) =>
+    csqa.prepare(config, files, limits, (c) => calibFor(csqaCalibrationKey(c)));
 
   const needIdle = () => {
     if (live) throw new Error('A run is already going: pause or stop it first.');
@@ -76,22 +121,38 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
       return (await connect()).info;
     },
 
-    async estimate(config) {
-      validateRunConfig(config);
+    async estimate(config, files) {
+      validateAnyRunConfig(config);
       const limits = gpu ? (await gpu.catch(() => null))?.limits ?? null : null;
-      const calib = (await read<Calibration>(db, keys.calib(calibrationKey(config)))) ?? null;
-      return estimateRun(config, limits, calib);
+      if (config.task === 'csqa') return (await estimateCsqaRun(config, files, limits)).estimate;
+      return estimateRun(config, limits, await calibFor(calibrationKey(config)));
     },
 
-    async start(config, name, onEvent) {
+    async start(config, name, onEvent, files) {
       needIdle();
-      validateRunConfig(config);
+      validateAnyRunConfig(config);
       const g = await connect();
-      const { refusal } = estimateRun(config, g.limits, null);
-      if (refusal) throw new Error(refusal);
+      let run: AnyRunConfig = config;
+      let prepared: Awaited<ReturnType<typeof estimateCsqaRun>> | null = null;
+      if (config.task === 'csqa') {
+        prepared = await estimateCsqaRun(config, files, g.limits);
+        if (prepared.estimate.refusal) throw new Error(prepared.estimate.refusal);
+        run = prepared.estimate.csqa!.config; // capped at the questions there are
+      } else {
+        const { refusal } = estimateRun(config, g.limits, null);
+        if (refusal) throw new Error(refusal);
+      }
       needIdle();
-      const meta = newRunMeta(newRunId(), name.trim() || `${config.model} ${config.star.mode}`, config, 'browser');
+      const meta = newRunMeta(newRunId(), name.trim() || `${run.model} ${run.star.mode}`, run, 'browser');
       await putRun(db, meta);
+      if (prepared) {
+        try {
+          await csqa.store(db, meta.id, files, prepared);
+        } catch (e) {
+          await deleteRun(db, meta.id).catch(() => {});
+          throw e;
+        }
+      }
       await launch(meta, onEvent);
       return meta.id;
     },

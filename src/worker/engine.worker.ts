@@ -1,10 +1,12 @@
 // The engine's dedicated module worker: the real GPU and the browser's IndexedDB behind the EngineApi,
 // exposed with Comlink. Everything heavy (kernels, the STaR loop, storage, zips) runs here, so the page
-// never freezes; the page ends a run at once by terminating this worker (client.ts).
+// never freezes; the page ends a run at once by terminating this worker (client.ts). CommonsenseQA's
+// pretrained model is uploaded here as loaded (src/hub/load.ts) and fine-tuned fully or through LoRA.
 
 import * as Comlink from 'comlink';
 import { requestGpu } from '../gpu/device';
 import { presetConfig } from '../model/config';
+import { uploadParams } from '../model/params';
 import { createGpuEngine } from '../star/gpu_engine';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
 import { openDb } from '../storage/db';
@@ -28,6 +30,13 @@ async function connectGpu(): Promise<GpuBackend> {
     lost: gpu.lost,
     createEngine: (cfg) =>
       createGpuEngine(gpu, presetConfig(cfg.model), arithmeticTokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim }),
+    createCsqaEngine(cfg, model) {
+      const engine = createGpuEngine(gpu, model.cfg, model.tokenizer, {
+        trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim, lora: cfg.lora ?? undefined,
+      });
+      uploadParams(gpu, engine.params, model.tensors);
+      return engine;
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-// Before a run starts: how much GPU memory it needs (the same sizes the trainer and generator allocate),
+// Before an arithmetic run starts (./csqa_estimate.ts for CommonsenseQA): how much GPU memory it needs (the same sizes the trainer and generator allocate),
 // whether that fits this adapter, and roughly how long it takes. Time is counted in training steps and
 // decode steps; the seconds each costs are measured on this device once it has finished an iteration
 // (calibrate), and are a rough default before that.
@@ -6,13 +6,14 @@
 import { generatorBytes } from '../generate/generate';
 import { activationSizes, formatBytes, memoryReport } from '../model/activations';
 import { type ModelConfig, presetConfig } from '../model/config';
+import type { LoraConfig } from '../model/lora';
 import { stepsForIteration } from '../star/config';
 import type { RunConfig } from '../star/run_config';
 import { makeProblem, problemPrompt, scratchpad } from '../star/tasks/arithmetic';
+import { arithmeticTask } from '../star/tasks/arithmetic_task';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
 import type { IterationRecord } from '../star/types';
 import type { Estimate } from './api';
-import { taskFor } from './records';
 
 /** WebGPU does not report how much memory a GPU has; refuse runs needing more than this share of a laptop's. */
 export const MEMORY_BUDGET = 2 * 1024 ** 3;
@@ -48,7 +49,7 @@ function longestExample(cfg: RunConfig): number {
 /** Decode steps to generate for `n` problems spread evenly over the digit range, grouped as the loop groups them. */
 function decodeSteps(cfg: RunConfig, n: number): number {
   const { minDigits, maxDigits } = cfg.star;
-  const task = taskFor(cfg);
+  const task = arithmeticTask(cfg.star);
   let steps = 0;
   for (let d = minDigits; d <= maxDigits; d++) {
     const count = n / (maxDigits - minDigits + 1);
@@ -72,13 +73,14 @@ export function runWork(cfg: RunConfig): { trainSteps: number; decodeSteps: numb
   return { trainSteps, decodeSteps: decode };
 }
 
-function largestActivation(model: ModelConfig, B: number, T: number): number {
+/** Bytes of the largest single training activation buffer (compared with maxStorageBufferBindingSize). */
+export function largestActivation(model: ModelConfig, B: number, T: number, lora?: LoraConfig, maxBindingBytes?: number): number {
   let max = 0;
   const visit = (x: unknown) => {
     if (typeof x === 'number') max = Math.max(max, x);
     else if (x && typeof x === 'object') Object.values(x).forEach(visit);
   };
-  visit(activationSizes(model, B, T));
+  visit(activationSizes(model, B, T, lora, maxBindingBytes));
   return max * 4;
 }
 

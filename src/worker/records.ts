@@ -1,17 +1,48 @@
 // What a run's stored phases say, read back by the STaR loop's own code: iteration records come from
 // replaying runStar over the store (every phase is found there, so no engine runs and nothing is
 // written), and an iteration's rationales are matched to its problems, which are re-drawn from the
-// config's seeds exactly as the loop drew them.
+// config's seeds exactly as the loop drew them. An arithmetic run's problems come from its seeds alone;
+// a CommonsenseQA run's are drawn from the questions stored with it ('csqa-questions').
 
 import { iterationSample, runStar, trainingPool } from '../star/loop';
-import type { RunConfig } from '../star/run_config';
-import type { Problem } from '../star/tasks/arithmetic';
+import type { AnyRunConfig } from '../star/run_configs';
 import { arithmeticTask } from '../star/tasks/arithmetic_task';
+import { type CsqaProblem, csqaTask } from '../star/tasks/csqa';
+import type { CsqaRunConfig } from '../star/tasks/csqa_run';
 import type { FilterOutput, GenerateOutput, IterationRecord, RationalizeOutput, RunStore, StarEngine, TaskAdapter } from '../star/types';
+import type { CsqaQuestions } from '../storage/archive_check';
 import type { RationaleRow } from './api';
 
-export function taskFor(cfg: RunConfig): TaskAdapter<Problem> {
-  return arithmeticTask(cfg.star);
+export const QUESTIONS_DOC = 'csqa-questions';
+
+/** A task as the record and rationale views need it: the adapter, and the expected answer as text. */
+interface RunTask {
+  task: TaskAdapter<unknown>;
+  expected(p: unknown): string | null;
+}
+
+/** The CSQA task of a run config over its questions (the same options the session runs it with). */
+export function csqaTaskFor(cfg: CsqaRunConfig, q: CsqaQuestions) {
+  return csqaTask({ train: q.train, eval: q.eval, fewShot: cfg.fewShot, fewShotInTraining: cfg.fewShotInTraining, maxNewTokens: cfg.maxNewTokens });
+}
+
+/** The run's task, or null when a CSQA run's questions are not stored (an archive written without them). */
+export async function taskFor(cfg: AnyRunConfig, store: RunStore): Promise<RunTask | null> {
+  if (cfg.task === 'arithmetic') {
+    const task = arithmeticTask(cfg.star) as TaskAdapter<unknown>;
+    return { task, expected: (p) => task.answerOf(task.directTarget(p)) };
+  }
+  const q = await store.getJSON<CsqaQuestions>(QUESTIONS_DOC);
+  if (!q) return null;
+  const task = csqaTaskFor(cfg, q) as unknown as TaskAdapter<unknown>;
+  return {
+    task,
+    expected: (p) => {
+      const c = p as CsqaProblem;
+      const right = c.choices.find((x) => x.label === c.answerKey);
+      return `${c.answerKey.toLowerCase()}${right ? ` (${right.text})` : ''}`; // the label as answerOf writes it, then the text
+    },
+  };
 }
 
 /** Reads through to `store`; writes go nowhere. */
@@ -32,12 +63,14 @@ const missing = (): never => {
 const NO_ENGINE: StarEngine = { initRandom: missing, generate: missing, finetune: missing, saveWeights: missing, loadWeights: missing };
 
 /** Records of the iterations whose evaluation is stored (0..n, in order), as the loop computes them. */
-export async function completedRecords(cfg: RunConfig, store: RunStore): Promise<IterationRecord[]> {
+export async function completedRecords(cfg: AnyRunConfig, store: RunStore): Promise<IterationRecord[]> {
   let n = -1;
   while (n < cfg.star.iterations && (await store.getPhase(n + 1, 'evaluate')) !== undefined) n++;
   if (n < 0) return [];
   try {
-    const summary = await runStar({ ...cfg.star, iterations: n }, { task: taskFor(cfg), engine: NO_ENGINE, store: readOnly(store), now: () => 0 });
+    const t = await taskFor(cfg, store);
+    if (!t) return [];
+    const summary = await runStar({ ...cfg.star, iterations: n }, { task: t.task, engine: NO_ENGINE, store: readOnly(store), now: () => 0 });
     return summary.iterations;
   } catch {
     return []; // a store that does not hold what its evaluations imply: show no records rather than wrong ones
@@ -48,26 +81,28 @@ export async function completedRecords(cfg: RunConfig, store: RunStore): Promise
  * Every rationale of iteration `it`: one per problem of its sample (generated, right or wrong), then the
  * failures that rationalization rescued (hinted, kept). Empty for iteration 0 and the direct baseline.
  */
-export async function rationaleRows(cfg: RunConfig, store: RunStore, it: number): Promise<RationaleRow[]> {
+export async function rationaleRows(cfg: AnyRunConfig, store: RunStore, it: number): Promise<RationaleRow[]> {
   if (it < 1) return [];
   const gen = await store.getPhase<GenerateOutput>(it, 'generate');
   const filt = await store.getPhase<FilterOutput>(it, 'filter');
   if (!gen || !filt) return [];
   const rat = await store.getPhase<RationalizeOutput>(it, 'rationalize');
-  const task = taskFor(cfg);
+  const t = await taskFor(cfg, store);
+  if (!t) return [];
+  const { task, expected } = t;
   const sample = iterationSample(cfg.star, trainingPool(cfg.star, task), it);
   const failed = new Set(filt.failures);
-  const expected = (p: Problem) => task.answerOf(task.directTarget(p));
+  const shown = (p: unknown) => (task.trainPrompt ? task.trainPrompt(p) : task.prompt(p, false)); // without a few-shot prefix
   const rows: RationaleRow[] = sample.map((p, i) => ({
     iteration: it, source: 'generated', correct: !failed.has(i), category: task.category(p),
-    prompt: task.prompt(p, false), rationale: gen.completions[i] ?? '', answer: task.answerOf(gen.completions[i] ?? ''), expected: expected(p),
+    prompt: shown(p), rationale: gen.completions[i] ?? '', answer: task.answerOf(gen.completions[i] ?? ''), expected: expected(p),
   }));
   const byProblem = new Map(filt.failures.map((i) => [JSON.stringify(task.toJSON(sample[i])), sample[i]]));
   for (const k of rat?.kept ?? []) {
     const p = byProblem.get(JSON.stringify(k.problem));
     rows.push({
-      iteration: it, source: 'rationalized', correct: true, category: p ? task.category(p) : '?',
-      prompt: k.prompt, rationale: k.rationale, answer: k.answer, expected: p ? expected(p) : k.answer,
+      iteration: it, source: 'rationalized', correct: true, category: p !== undefined ? task.category(p) : '?',
+      prompt: k.prompt, rationale: k.rationale, answer: k.answer, expected: p !== undefined ? expected(p) : k.answer,
     });
   }
   return rows;

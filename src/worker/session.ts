@@ -2,16 +2,17 @@
 // progress turned into the page's events (throttled, so a fast run never floods the page), iteration
 // records and this device's measured speed saved as iterations finish, and every way a session ends
 // turned into a stored status: done; paused (asked to, the GPU was lost, or storage is full; resumable);
-// or error (a bug; the message says what happened).
+// or error (a bug, or a model that would not load; the message says what happened). The engine is opened
+// once the run is marked running, so a CommonsenseQA model's download shows as part of the run.
 
 import type { GpuError } from '../gpu/device';
 import { runStar } from '../star/loop';
-import type { FinetuneOptions, GenOptions, RunStore, StarEngine, StarEvent } from '../star/types';
+import type { FinetuneOptions, GenOptions, IterationRecord, RunStore, StarEngine, StarEvent } from '../star/types';
 import { type Db, keys, StorageFullError, write } from '../storage/db';
 import { IdbRunStore } from '../storage/run_store';
 import { type RunMeta, updateRun } from '../storage/runs';
 import type { EngineEvent } from './api';
-import { calibrate, calibrationKey } from './estimate';
+import type { Calibration } from './estimate';
 import { completedRecords, taskFor } from './records';
 
 /** The reason a paused session's signal carries. */
@@ -22,9 +23,16 @@ export class PauseRequest extends Error {
   }
 }
 
+/** The engine a session runs, and how its iterations measure this device's speed. */
+export interface OpenedEngine {
+  engine: StarEngine;
+  calibration(r: IterationRecord): { key: string; value: Calibration } | null;
+}
+
 export interface SessionDeps {
   db: Db;
-  engine: StarEngine;
+  /** Called once the run is marked running (a CommonsenseQA model loads here, emitting its own events; a pause aborts it). */
+  open(signal: AbortSignal): Promise<OpenedEngine>;
   /** Resolves when the GPU is lost (never, for a fake one). */
   lost: Promise<Error>;
   device: string;
@@ -84,19 +92,21 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
     const s = (now() - t0) / 1000;
     if (s > 0 && tokens > 0) emit({ kind: 'throughput', runId, tokensPerSecond: tokens / s });
   };
+  let opened: OpenedEngine | null = null;
+  const inner = () => opened!.engine;
   const engine: StarEngine = {
-    initRandom: (seed) => deps.engine.initRandom(seed),
-    saveWeights: () => deps.engine.saveWeights(),
-    loadWeights: (bytes) => deps.engine.loadWeights(bytes),
+    initRandom: (seed) => inner().initRandom(seed),
+    saveWeights: () => inner().saveWeights(),
+    loadWeights: (bytes) => inner().loadWeights(bytes),
     async generate(prompts: string[], opts: GenOptions) {
       const t0 = now();
-      const out = await deps.engine.generate(prompts, opts);
+      const out = await inner().generate(prompts, opts);
       rate(out.reduce((a, o) => a + o.tokens, 0), t0);
       return out;
     },
     async finetune(examples, opts: FinetuneOptions) {
       const t0 = now();
-      const out = await deps.engine.finetune(examples, {
+      const out = await inner().finetune(examples, {
         ...opts,
         onStep: (step, loss) => {
           lastLoss = { step, loss };
@@ -117,8 +127,8 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
     emitted = records.length;
     await updateRun(db, runId, () => ({ iterations: records, wallSeconds: wall() }));
     const last = records[records.length - 1];
-    const calib = last && last.iteration > 0 ? calibrate(cfg, last) : null;
-    if (calib) await write(db, 'the speed of this device', (s) => s.put(calib, keys.calib(calibrationKey(cfg))));
+    const calib = last && last.iteration > 0 && opened ? opened.calibration(last) : null;
+    if (calib) await write(db, 'the speed of this device', (s) => s.put(calib.value, keys.calib(calib.key)));
   };
   const store: RunStore = {
     getPhase: (iteration, phase) => idb.getPhase(iteration, phase),
@@ -164,7 +174,11 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
         }),
       );
       lost.catch(() => {}); // handled by the race below, or moot once the session is over
-      const summary = await Promise.race([runStar(cfg.star, { task: taskFor(cfg), engine, store, onProgress, signal: controller.signal }), lost]);
+      const t = await taskFor(cfg, idb);
+      if (!t) throw new Error('This run\'s questions are not stored with it (it was imported without csqa-questions.json), so it cannot go on; start a new run instead.');
+      opened = await Promise.race([deps.open(controller.signal), lost]);
+      controller.signal.throwIfAborted();
+      const summary = await Promise.race([runStar(cfg.star, { task: t.task, engine, store, onProgress, signal: controller.signal }), lost]);
       return await finish({ status: 'done', iterations: summary.iterations, finalAccuracy: summary.finalAccuracy });
     } catch (e) {
       const reason = controller.signal.aborted ? controller.signal.reason : e;

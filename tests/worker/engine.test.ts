@@ -30,7 +30,10 @@ function fakeGpu(opts: FakeEngineOptions & { loseAfter?: number } = {}) {
       }
     };
     gpus.push({ lose: () => lose(new Error('lost')) });
-    return { info: INFO, limits: INFO, lost, createEngine: () => fakeEngine({ ...opts, tick }) };
+    const createCsqaEngine = () => {
+      throw new Error('this fake GPU runs arithmetic only (tests/worker/csqa.test.ts fakes CommonsenseQA)');
+    };
+    return { info: INFO, limits: INFO, lost, createEngine: () => fakeEngine({ ...opts, tick }), createCsqaEngine };
   };
   return { connectGpu, gpus };
 }
