@@ -18,10 +18,18 @@
 // dispatch per chunk covers the vocabulary, each output row written by exactly one of them. A whole
 // table is the chunk first = 0, table_rows = V.
 //
+// Half-precision table (TABLE_F16, the frozen f16 base under LoRA): the forward's table holds IEEE binary16
+// values packed two per 32-bit word, element e in the low half of word e / 2 when e is even, the high half
+// when odd (src/util/half.ts, packF16); tableAt widens one with the core builtin unpack2x16float, so any
+// adapter runs it. The table is declared array<u32> either way (f32 tables are read as bitcast words).
+// The backward's dtable is always f32 (a frozen table has no gradient).
+//
 // Token ids >= V are clamped to V - 1 and row indices to BT - 1, so no thread reads or writes out of
 // bounds even for a bad index (the host rejects such ids before they get here).
 
 override ACCUMULATE: bool = false;
+// true: the forward's table holds packed halves (see above); false: f32.
+override TABLE_F16: bool = false;
 
 struct Params {
   rows: u32, // BT
@@ -34,7 +42,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 // forward
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
-@group(0) @binding(2) var<storage, read> table: array<f32>;
+@group(0) @binding(2) var<storage, read> table: array<u32>; // f32 bits, or two halves per word (TABLE_F16)
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 // backward
 @group(0) @binding(4) var<storage, read> dout: array<f32>;
@@ -45,6 +53,12 @@ struct Params {
 
 const WG = 256u;
 
+// Element i of the table (i counts elements, not words), as f32.
+fn tableAt(i: u32) -> f32 {
+  if (TABLE_F16) { return unpack2x16float(table[i >> 1u])[i & 1u]; }
+  return bitcast<f32>(table[i]);
+}
+
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.x + wid.y * nwg.x) * WG + lid;
@@ -53,7 +67,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let c = i % p.C;
   let tok = min(tokens[r], p.V - 1u);
   if (tok < p.first || tok - p.first >= p.table_rows) { return; } // another chunk's row
-  out[i] = table[(tok - p.first) * p.C + c];
+  out[i] = tableAt((tok - p.first) * p.C + c);
 }
 
 @compute @workgroup_size(WG)

@@ -22,7 +22,15 @@
 // picks the tile, N-tiles fastest (neighbouring workgroups share their op(A) rows); flat indices
 // past the last tile (grid1d rounding) exit at once, uniformly for the whole workgroup.
 // Performance notes for later: vec4 global loads when K / M / N are multiples of 4, double-buffered
-// slabs, a narrower tile (or a GEMV path) when M or N is tiny, and f16 operands.
+// slabs, a narrower tile (or a GEMV path) when M or N is tiny, and f16 arithmetic.
+//
+// B in half precision (B_F16, the frozen f16 base weights under LoRA): B's buffer holds IEEE binary16
+// values packed two per 32-bit word, element e in the low half of word e / 2 when e is even and in the
+// high half when odd (src/util/half.ts, packF16). b_off and ldb stay in elements. Every entry point
+// reads B only through bAt, which widens a half with the core builtin unpack2x16float (no shader-f16
+// needed, so every adapter runs it); the products accumulate in f32 exactly as with f32 weights. B is
+// declared array<u32> either way (f32 weights are read as bitcast words), so both storages bind at the
+// same binding with the same layout.
 //
 // Direct (entry points direct, direct_bias; the host picks them on CPU drivers such as SwiftShader,
 // where every workgroup barrier is a context switch and shared memory is just more memory): each
@@ -41,6 +49,8 @@
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
+// true: B holds packed halves (see the header); false: f32.
+override B_F16: bool = false;
 // true: C += op(A)·op(B); false: C = op(A)·op(B). Only `main` reads it (bias implies overwrite).
 override ACCUMULATE: bool = false;
 
@@ -74,7 +84,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>; // f32 bits, or two halves per word (B_F16)
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
@@ -89,11 +99,17 @@ fn loadA(m: u32, k: u32) -> f32 {
   return a[p.a_off + m * p.lda + k];
 }
 
+// Element i of the stored B (i counts elements, not words), as f32.
+fn bAt(i: u32) -> f32 {
+  if (B_F16) { return unpack2x16float(b[i >> 1u])[i & 1u]; }
+  return bitcast<f32>(b[i]);
+}
+
 // op(B)[k, n], or 0 outside [K, N].
 fn loadB(k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
-  if (TRANS_B) { return b[p.b_off + n * p.ldb + k]; }
-  return b[p.b_off + k * p.ldb + n];
+  if (TRANS_B) { return bAt(p.b_off + n * p.ldb + k); }
+  return bAt(p.b_off + k * p.ldb + n);
 }
 
 // Fills acc with the tile's op(A)·op(B). Called by the whole workgroup (it has barriers).
@@ -190,8 +206,8 @@ fn directLoop(m0: u32, n0: u32) {
     var bv: vec4f;
     if (TRANS_A) { let o = p.a_off + k * p.lda; av = vec4f(a[o + ra[0]], a[o + ra[1]], a[o + ra[2]], a[o + ra[3]]); }
     else { let o = p.a_off + k; av = vec4f(a[o + ra[0] * p.lda], a[o + ra[1] * p.lda], a[o + ra[2] * p.lda], a[o + ra[3] * p.lda]); }
-    if (TRANS_B) { let o = p.b_off + k; bv = vec4f(b[o + cb[0] * p.ldb], b[o + cb[1] * p.ldb], b[o + cb[2] * p.ldb], b[o + cb[3] * p.ldb]); }
-    else { let o = p.b_off + k * p.ldb; bv = vec4f(b[o + cb[0]], b[o + cb[1]], b[o + cb[2]], b[o + cb[3]]); }
+    if (TRANS_B) { let o = p.b_off + k; bv = vec4f(bAt(o + cb[0] * p.ldb), bAt(o + cb[1] * p.ldb), bAt(o + cb[2] * p.ldb), bAt(o + cb[3] * p.ldb)); }
+    else { let o = p.b_off + k * p.ldb; bv = vec4f(bAt(o + cb[0]), bAt(o + cb[1]), bAt(o + cb[2]), bAt(o + cb[3])); }
     rows[0] = fma(vec4f(av.x), bv, rows[0]);
     rows[1] = fma(vec4f(av.y), bv, rows[1]);
     rows[2] = fma(vec4f(av.z), bv, rows[2]);

@@ -1,8 +1,8 @@
 // Small pretrained models from the Hugging Face Hub that the engine runs as they are (Llama-family,
 // safetensors, a fast tokenizer). Any other compatible repo id works too; these are the tested names.
 //
-// Sizes as f32 on the GPU (the engine keeps f32 weights for now; training needs about 4x: weights,
-// gradients and both AdamW moments). A token embedding (or untied LM head) larger than the device's
+// Sizes as f32 on the GPU (full fine-tuning keeps f32 weights and needs about 4x: weights, gradients and
+// both AdamW moments; under LoRA the frozen base keeps its matrices in f16 by default, about half). A token embedding (or untied LM head) larger than the device's
 // maxStorageBufferBindingSize is stored as vocabulary row chunks that each fit (src/model/params.ts), and
 // logits as row blocks (src/model/vocab.ts); every other tensor is bound whole. WebGPU's default limit is
 // 128 MiB; adapters usually allow more and requestGpu asks for the adapter's own limit (SwiftShader: 1 GiB).

@@ -3,6 +3,11 @@
 // the network or the user's disk, so the parser checks everything it relies on and says precisely what
 // is wrong (file, tensor, which field) instead of reading garbage weights.
 
+import { f16ToF32, f32ToF16 } from '../util/half';
+
+/** f32 -> f16 bits (round-to-nearest-even), for writing F16 tensors. */
+export { f32ToF16 };
+
 export type Dtype = 'F32' | 'F16' | 'BF16';
 
 export interface TensorInfo {
@@ -138,27 +143,6 @@ function bf16ToF32(h: Uint16Array): Float32Array {
   return out;
 }
 
-function f16ToF32(h: Uint16Array): Float32Array {
-  const out = new Float32Array(h.length);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < h.length; i++) {
-    const sign = (h[i] & 0x8000) << 16;
-    const exp = (h[i] >> 10) & 0x1f;
-    const mant = h[i] & 0x3ff;
-    if (exp === 0 && mant !== 0) {
-      // Subnormal: mant * 2^-24, exact in float32 (whose normal range reaches far lower).
-      out[i] = (sign ? -1 : 1) * mant * 2 ** -24;
-    } else if (exp === 0) {
-      bits[i] = sign; // +-0
-    } else if (exp === 0x1f) {
-      bits[i] = sign | 0x7f800000 | (mant << 13); // inf, or NaN keeping its payload
-    } else {
-      bits[i] = sign | ((exp + 127 - 15) << 23) | (mant << 13); // rebias the exponent
-    }
-  }
-  return out;
-}
-
 function f32Bits(x: Float32Array): Uint32Array {
   return new Uint32Array(x.buffer, x.byteOffset, x.length);
 }
@@ -174,38 +158,6 @@ export function f32ToBf16(x: Float32Array): Uint16Array {
     else out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
   }
   return out;
-}
-
-/** Round-to-nearest-even; too large becomes inf, too small becomes a subnormal or zero. */
-export function f32ToF16(x: Float32Array): Uint16Array {
-  const bits = f32Bits(x);
-  const out = new Uint16Array(x.length);
-  for (let i = 0; i < bits.length; i++) {
-    const sign = (bits[i] >>> 16) & 0x8000;
-    const abs = bits[i] & 0x7fffffff;
-    if (abs > 0x7f800000) {
-      out[i] = sign | 0x7e00 | ((abs >>> 13) & 0x3ff); // quiet NaN, top of the payload kept
-    } else if (abs >= 0x477ff000) {
-      out[i] = sign | 0x7c00; // >= 65520, the midpoint above the largest half (65504), rounds to inf
-    } else if (abs < 0x38800000) {
-      // Below 2^-14 the half is subnormal, counting units of 2^-24; the scaled value is exact in float64.
-      out[i] = sign | roundHalfEven(Math.abs(x[i]) * 2 ** 24); // may round up to 0x400, the smallest normal
-    } else {
-      const exp = (abs >>> 23) - 127 + 15;
-      const mant = abs & 0x7fffff;
-      const dropped = mant & 0x1fff; // the 13 bits that do not fit
-      let h = (exp << 10) | (mant >>> 13);
-      if (dropped > 0x1000 || (dropped === 0x1000 && h & 1)) h++; // a carry into the exponent is correct
-      out[i] = sign | h;
-    }
-  }
-  return out;
-}
-
-function roundHalfEven(t: number): number {
-  const r = Math.floor(t);
-  const frac = t - r;
-  return frac > 0.5 || (frac === 0.5 && r % 2 === 1) ? r + 1 : r;
 }
 
 type TypedTensor = { name: string; dtype: Dtype; data: Uint16Array | Float32Array; shape: number[] };

@@ -13,7 +13,7 @@ import type { Gpu } from '../gpu/device';
 import { gradNormPartials } from '../ops/adamw';
 import { headDim, type ModelConfig } from './config';
 import { layoutLora, type LoraConfig, type LoraTarget } from './lora';
-import { layoutParams, type ParamLayout } from './params';
+import { layoutParams, type ParamDtype, type ParamLayout } from './params';
 import { logitBlocks } from './vocab';
 
 /** What one transformer block keeps from its forward pass for the backward pass. */
@@ -164,8 +164,10 @@ function totalFloats(acts: Acts<number>): number {
 export interface MemoryReport {
   /** Every parameter held: frozenParams + trainableParams. */
   params: number;
-  /** The frozen base model under LoRA; 0 with full fine-tuning. */
+  /** The frozen base model under LoRA (its matrices at 2 bytes each with an f16 base); 0 with full fine-tuning. */
   frozenParams: number;
+  /** How the base model's matrices are stored: f16 only as a frozen base under LoRA. */
+  baseDtype: ParamDtype;
   /** What is trained: the adapters under LoRA, else every parameter. */
   trainableParams: number;
   /** Gradients of the trainable parameters. */
@@ -180,17 +182,34 @@ export interface MemoryReport {
 const layoutBytes = (layout: ParamLayout) => layout.segmentSizes.reduce((a, b) => a + b, 0) * 4;
 
 /**
+ * The base model's storage when none is asked for: f16 for a frozen base under LoRA, f32 when every weight
+ * trains. Refuses f16 without LoRA (AdamW updates f32 weights in place).
+ */
+export function baseDtypeFor(lora: LoraConfig | undefined, asked?: ParamDtype): ParamDtype {
+  if (asked === 'f16' && !lora) {
+    throw new Error('baseDtype f16 keeps a frozen base in half precision, but full fine-tuning trains every weight in f32: use baseDtype f32, or fine-tune LoRA adapters.');
+  }
+  if (asked !== undefined && asked !== 'f16' && asked !== 'f32') throw new Error(`baseDtype must be 'f16' or 'f32', got ${JSON.stringify(asked)}.`);
+  return asked ?? (lora ? 'f16' : 'f32');
+}
+
+/**
  * `lora`: fine-tune adapters of this config on a frozen base instead of every parameter.
+ * `baseDtype`: how that frozen base stores its matrices (default f16 with LoRA; f32 without, the only choice).
  * `maxBindingBytes`: the device's maxStorageBufferBindingSize (default 1 GiB), which decides the splits.
  */
-export function memoryReport(cfg: ModelConfig, shape: { B: number; T: number; kvCache?: number; lora?: LoraConfig; maxBindingBytes?: number }): MemoryReport {
+export function memoryReport(
+  cfg: ModelConfig,
+  shape: { B: number; T: number; kvCache?: number; lora?: LoraConfig; baseDtype?: ParamDtype; maxBindingBytes?: number },
+): MemoryReport {
   const { lora } = shape;
+  const baseDtype = baseDtypeFor(lora, shape.baseDtype);
   const limit = shape.maxBindingBytes ?? DEFAULT_BINDING_BYTES;
-  const frozenParams = lora ? layoutBytes(layoutParams(cfg, limit)) : 0;
+  const frozenParams = lora ? layoutBytes(layoutParams(cfg, limit, baseDtype)) : 0;
   const trainableParams = layoutBytes(trainableLayout(cfg, lora, limit));
   const activations = totalFloats(activationSizes(cfg, shape.B, shape.T, lora, limit)) * 4;
   const kvCache = shape.kvCache ?? 0;
-  const r = { params: frozenParams + trainableParams, frozenParams, trainableParams, grads: trainableParams, optimizer: 2 * trainableParams, activations, kvCache };
+  const r = { params: frozenParams + trainableParams, frozenParams, baseDtype, trainableParams, grads: trainableParams, optimizer: 2 * trainableParams, activations, kvCache };
   return { ...r, total: r.params + r.grads + r.optimizer + r.activations + r.kvCache };
 }
 

@@ -8,6 +8,8 @@
 // Weights with LoRA adapters (src/model/lora.ts) add scale·(x·A^T)·B^T to each targeted linear, as in
 // training: two rank-r matmuls per target, cheap next to the base layer, with no merged copy of the
 // weights and nothing to undo after generation. The generator passes its weights through unchanged.
+// A base stored in f16 (src/model/params.ts) is read as packed halves by every linear (bF16) and, through
+// vocab.ts, by the embedding gather and the LM head; arithmetic stays f32.
 //
 // The embedding and LM head go through src/model/vocab.ts (vocabulary row chunks when the tensor is
 // larger than one binding); the logits [B, V] stay one buffer, which sampling reads whole, so a batch
@@ -141,8 +143,9 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
     const m = LORA_MODULES[t];
     const bias = hasBias(cfg, t) ? w(l, `${m}.bias`) : undefined;
     const ad = adapterOf(p, l, t);
+    const wF16 = p.dtype(layerName(l, `${m}.weight`)) === 'f16';
     return [
-      ...matmul(gpu, { a: x, b: w(l, `${m}.weight`), c: y, M: BT, N, K, transB: true, bias }),
+      ...matmul(gpu, { a: x, b: w(l, `${m}.weight`), bF16: wF16, c: y, M: BT, N, K, transB: true, bias }),
       ...(ad ? loraForward(gpu, { x, y, u: u!, ...ad, M: BT, N, K }) : []),
     ];
   };

@@ -11,11 +11,22 @@
 // splitRows) is stored as row chunks of near-equal size, each its own part in some segment: vocabulary
 // rows [first, first + rows). Entries stay whole tensors with their Hugging Face names; uploadParams and
 // downloadParams split and join them, and the model reads the chunks through chunks(name).
+//
+// Storage dtype: every tensor is f32 unless its spec says 'f16'. A frozen base model under LoRA keeps its
+// matrices in f16 (layoutParams(cfg, limit, 'f16'); norm weights and biases stay f32, they are tiny): IEEE
+// halves packed two per 32-bit word (src/util/half.ts, packF16), which every kernel that reads weights widens
+// to f32 with WGSL's core unpack2x16float (so any adapter runs it, shader-f16 or not), accumulating in f32.
+// uploadParams rounds to nearest-even on the way in and downloadParams widens on the way out, so callers
+// always see f32 tensors. Only frozen weights may be f16: gradients, AdamW and adapters are f32.
 
 import { ALIGN, createBuffer, readF32, subView, upload, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
+import { packF16, roundToF16, unpackF16 } from '../util/half';
 import { rng, randn } from '../util/random';
 import { headDim, type ModelConfig } from './config';
+
+/** How a tensor is stored on the GPU: f32, or IEEE halves packed two per 32-bit word. */
+export type ParamDtype = 'f32' | 'f16';
 
 export interface ParamSpec {
   name: string;
@@ -27,21 +38,24 @@ export interface ParamSpec {
   std: number;
   /** May be stored as row chunks when larger than one binding (its readers handle chunks). */
   splitRows?: boolean;
+  /** Storage on the GPU; default 'f32'. 'f16' only for frozen weights (nothing writes them but uploadParams). */
+  dtype?: ParamDtype;
 }
 
 /** Rows [first, first + rows) of a tensor's first dimension, stored contiguously in one segment. */
 export interface ParamPart {
   segment: number;
-  /** Offset in floats inside its segment (a multiple of ALIGN/4). */
+  /** Offset in 32-bit words inside its segment (a multiple of ALIGN/4). */
   offset: number;
   first: number;
   rows: number;
-  /** Number of floats. */
+  /** Number of elements (an f16 part takes half as many words, rounded up). */
   size: number;
 }
 
 export interface ParamEntry extends ParamSpec {
-  /** Number of floats. */
+  dtype: ParamDtype;
+  /** Number of elements. */
   size: number;
   /** Where it is stored: one part holding the whole tensor, or its row chunks in order. */
   parts: ParamPart[];
@@ -50,9 +64,9 @@ export interface ParamEntry extends ParamSpec {
 export interface ParamLayout {
   entries: ParamEntry[];
   byName: Map<string, ParamEntry>;
-  /** Floats per segment (aligned). */
+  /** 32-bit words per segment (aligned): floats, when every tensor is f32. */
   segmentSizes: number[];
-  /** Per segment: tensors before this float offset are weight-decayed. */
+  /** Per segment: tensors before this word offset are weight-decayed. */
   decayEnds: number[];
   /** Real parameter count (without alignment padding). */
   count: number;
@@ -103,25 +117,37 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
 
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** The model's parameters packed into segments of at most `maxSegmentBytes` (the device's binding limit). */
-export function layoutParams(cfg: ModelConfig, maxSegmentBytes = 1 << 30): ParamLayout {
-  return layoutSpecs(paramSpecs(cfg), maxSegmentBytes);
+/**
+ * The model's parameters packed into segments of at most `maxSegmentBytes` (the device's binding limit).
+ * `matrices` 'f16': the matrices (everything weight-decayed) are stored in f16, for a frozen base under LoRA.
+ */
+export function layoutParams(cfg: ModelConfig, maxSegmentBytes = 1 << 30, matrices: ParamDtype = 'f32'): ParamLayout {
+  return layoutSpecs(paramSpecs(cfg).map((s) => (s.decay ? { ...s, dtype: matrices } : s)), maxSegmentBytes);
 }
 
-const padded = (floats: number) => Math.ceil(floats / FLOATS_ALIGN) * FLOATS_ALIGN;
+/** The dtype a layout stores its matrices in: 'f16' when any tensor is f16. */
+export function matrixDtype(layout: ParamLayout): ParamDtype {
+  return layout.entries.some((e) => e.dtype === 'f16') ? 'f16' : 'f32';
+}
 
-/** Row chunks [first, rows] of a tensor so that each fits `maxFloats`: one when it fits whole, else near-equal ones. */
-function rowChunks(spec: ParamSpec, maxFloats: number, maxSegmentBytes: number): [number, number][] {
+const padded = (words: number) => Math.ceil(words / FLOATS_ALIGN) * FLOATS_ALIGN;
+const bytesOf = (dtype: ParamDtype) => (dtype === 'f16' ? 2 : 4);
+/** 32-bit words holding `n` elements of `dtype`. */
+const wordsOf = (n: number, dtype: ParamDtype) => (dtype === 'f16' ? Math.ceil(n / 2) : n);
+
+/** Row chunks [first, rows] of a tensor so that each fits `maxWords`: one when it fits whole, else near-equal ones. */
+function rowChunks(spec: ParamSpec, dtype: ParamDtype, maxWords: number, maxSegmentBytes: number): [number, number][] {
   const size = numel(spec.shape);
-  if (padded(size) <= maxFloats) return [[0, spec.shape[0]]];
+  if (padded(wordsOf(size, dtype)) <= maxWords) return [[0, spec.shape[0]]];
   const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
   const rows = spec.shape[0];
   const cols = size / rows;
-  const maxRows = Math.floor(maxFloats / cols);
+  const el = bytesOf(dtype);
+  const maxRows = Math.floor((maxWords * 4) / el / cols);
   if (!spec.splitRows || maxRows < 1) {
-    const what = spec.splitRows ? `even one of its rows (${cols * 4} bytes) is` : 'it is';
+    const what = spec.splitRows ? `even one of its rows (${cols * el} bytes) is` : 'it is';
     throw new Error(
-      `Parameter ${spec.name} (${spec.shape.join('x')}) needs ${size * 4} bytes (${mb(size * 4)}) and ${what} more than this GPU can bind at once ` +
+      `Parameter ${spec.name} (${spec.shape.join('x')}${dtype === 'f16' ? ', f16' : ''}) needs ${size * el} bytes (${mb(size * el)}) and ${what} more than this GPU can bind at once ` +
         `(maxStorageBufferBindingSize ${maxSegmentBytes} bytes, ${mb(maxSegmentBytes)}). Use a smaller model or a GPU with a larger binding limit.`,
     );
   }
@@ -133,27 +159,29 @@ function rowChunks(spec: ParamSpec, maxFloats: number, maxSegmentBytes: number):
 /** Packs any tensor specs (the model's, or LoRA adapters') into segments of at most `maxSegmentBytes`. */
 export function layoutSpecs(specs: ParamSpec[], maxSegmentBytes = 1 << 30): ParamLayout {
   const ordered = [...specs.filter((s) => s.decay), ...specs.filter((s) => !s.decay)];
-  const maxFloats = Math.floor(maxSegmentBytes / 4 / FLOATS_ALIGN) * FLOATS_ALIGN;
+  const maxWords = Math.floor(maxSegmentBytes / 4 / FLOATS_ALIGN) * FLOATS_ALIGN;
   const entries: ParamEntry[] = [];
   const segmentSizes: number[] = [0];
   const decayEnds: number[] = [0];
   for (const spec of ordered) {
+    const dtype = spec.dtype ?? 'f32';
     const size = numel(spec.shape);
     const cols = size / spec.shape[0];
     const parts: ParamPart[] = [];
-    for (const [first, rows] of rowChunks(spec, maxFloats, maxSegmentBytes)) {
+    for (const [first, rows] of rowChunks(spec, dtype, maxWords, maxSegmentBytes)) {
       const partSize = rows * cols;
+      const words = padded(wordsOf(partSize, dtype));
       let seg = segmentSizes.length - 1;
-      if (segmentSizes[seg] + padded(partSize) > maxFloats) {
+      if (segmentSizes[seg] + words > maxWords) {
         segmentSizes.push(0);
         decayEnds.push(0);
         seg++;
       }
       parts.push({ segment: seg, offset: segmentSizes[seg], first, rows, size: partSize });
-      segmentSizes[seg] += padded(partSize);
+      segmentSizes[seg] += words;
       if (spec.decay) decayEnds[seg] = segmentSizes[seg];
     }
-    entries.push({ ...spec, size, parts });
+    entries.push({ ...spec, dtype, size, parts });
   }
   return {
     entries,
@@ -169,6 +197,8 @@ export interface RowChunk {
   view: View;
   first: number;
   rows: number;
+  /** How the view stores its elements; absent: f32. */
+  dtype?: ParamDtype;
 }
 
 /** One set of buffers laid out like the parameters: parameters, gradients or an optimizer moment. */
@@ -179,13 +209,17 @@ export interface ParamBuffers {
   view(name: string): View;
   /** A tensor's row chunks in order: a single chunk when it is stored whole. */
   chunks(name: string): RowChunk[];
+  /** How a tensor is stored: 'f16' views hold packed halves (the kernels' bF16 / tableF16 options). */
+  dtype(name: string): ParamDtype;
 }
 
 export function createParamBuffers(gpu: Gpu, layout: ParamLayout, label: string): ParamBuffers {
   const segments = layout.segmentSizes.map((n, i) => createBuffer(gpu, n * 4, `${label}[${i}]`));
   const chunks = new Map(layout.entries.map((e) => [
     e.name,
-    e.parts.map((p): RowChunk => ({ view: subView(segments[p.segment], p.offset * 4, p.size * 4), first: p.first, rows: p.rows })),
+    e.parts.map((p): RowChunk => ({
+      view: subView(segments[p.segment], p.offset * 4, wordsOf(p.size, e.dtype) * 4), first: p.first, rows: p.rows, dtype: e.dtype,
+    })),
   ]));
   const chunksOf = (name: string) => {
     const c = chunks.get(name);
@@ -203,6 +237,7 @@ export function createParamBuffers(gpu: Gpu, layout: ParamLayout, label: string)
       return c[0].view;
     },
     chunks: chunksOf,
+    dtype: (name) => chunksOf(name)[0].dtype ?? 'f32',
   };
 }
 
@@ -225,28 +260,65 @@ export function initSpecs(specs: ParamSpec[], seed: number): ParamTensors {
   return out;
 }
 
-/** Uploads every tensor, checking names and sizes. Tensors missing from `tensors` are an error. */
+/** Finite values of at least this magnitude become inf in f16 (the largest half is 65504; 65520 is the midpoint above it). */
+const F16_LIMIT = 65520;
+
+/**
+ * Uploads every tensor, checking names, sizes and (for f16 entries) that every finite value stays finite in
+ * f16, all before the first upload; f16 entries are rounded to nearest-even. Tensors missing from `tensors` are an error.
+ */
 export function uploadParams(gpu: Gpu, bufs: ParamBuffers, tensors: ParamTensors): void {
-  for (const e of bufs.layout.entries) {
+  const checked = bufs.layout.entries.map((e) => {
     const t = tensors.get(e.name);
     if (!t) throw new Error(`Weights are missing tensor ${e.name} (${e.shape.join('x')}).`);
     if (t.length !== e.size) {
       throw new Error(`Tensor ${e.name} has ${t.length} values but the config needs ${e.shape.join('x')} = ${e.size}.`);
     }
+    if (e.dtype === 'f16') {
+      const i = t.findIndex((v) => Math.abs(v) >= F16_LIMIT && Number.isFinite(v));
+      if (i >= 0) {
+        throw new Error(`Tensor ${e.name} holds ${t[i]} at [${i}], beyond the range of the f16 base store (largest 65504); load this model with baseDtype f32.`);
+      }
+    }
+    return { e, t };
+  });
+  for (const { e, t } of checked) {
     const cols = e.size / e.shape[0];
-    for (const c of bufs.chunks(e.name)) upload(gpu, c.view, t.subarray(c.first * cols, (c.first + c.rows) * cols));
+    for (const c of bufs.chunks(e.name)) {
+      const rows = t.subarray(c.first * cols, (c.first + c.rows) * cols);
+      upload(gpu, c.view, e.dtype === 'f16' ? packF16(rows) : rows);
+    }
   }
 }
 
-/** Reads every parameter back into host tensors, row chunks joined (for checkpoints and tests). */
+/** Reads every parameter back into f32 host tensors (f16 ones widened), row chunks joined (for checkpoints and tests). */
 export async function downloadParams(gpu: Gpu, bufs: ParamBuffers): Promise<ParamTensors> {
   const out: ParamTensors = new Map();
   const segs = await Promise.all(bufs.segments.map((s) => readF32(gpu, s)));
   for (const e of bufs.layout.entries) {
     const t = new Float32Array(e.size);
     const cols = e.size / e.shape[0];
-    for (const p of e.parts) t.set(segs[p.segment].subarray(p.offset, p.offset + p.size), p.first * cols);
+    for (const p of e.parts) {
+      const seg = segs[p.segment];
+      const part = e.dtype === 'f16'
+        ? unpackF16(new Uint32Array(seg.buffer, seg.byteOffset + p.offset * 4, wordsOf(p.size, 'f16')), p.size)
+        : seg.subarray(p.offset, p.offset + p.size);
+      t.set(part, p.first * cols);
+    }
     out.set(e.name, t);
+  }
+  return out;
+}
+
+/**
+ * The tensors as a layout stores them: f16 entries rounded to the nearest half, others shared. This is
+ * what downloadParams returns after uploadParams, and what a CPU twin of an f16-stored model must use.
+ */
+export function asStored(layout: ParamLayout, tensors: ParamTensors): ParamTensors {
+  const out: ParamTensors = new Map(tensors);
+  for (const e of layout.entries) {
+    const t = tensors.get(e.name);
+    if (t && e.dtype === 'f16') out.set(e.name, roundToF16(t));
   }
   return out;
 }

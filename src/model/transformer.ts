@@ -10,6 +10,9 @@
 // adds onto the LM head's when tied; the trainer clears the gradient buffers before backward.
 // LoRA (weights with adapters, src/model/lora.ts): every targeted linear adds scale·(x·A^T)·B^T to its
 // output; the base is frozen, so backward only carries dx through it and writes the adapters' gradients.
+// A frozen base may store its matrices in f16 (src/model/params.ts): every linear reads its weight as matmul's
+// operand B (forward x·W^T, backward dy·W), so it passes bF16 for them; the embedding and LM head go through
+// vocab.ts, which reads each chunk's dtype. Norm weights and biases are always f32.
 
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -23,7 +26,7 @@ import { swiglu, swigluBackward } from '../ops/swiglu';
 import type { Acts } from './activations';
 import { headDim, type ModelConfig } from './config';
 import { adapterOf, hasBias, LORA_MODULES, loraBackward, loraForward, loraName, type LoraTarget, type ModelWeights, targetDims } from './lora';
-import { layerName, type ParamBuffers } from './params';
+import { layerName, matrixDtype, type ParamBuffers } from './params';
 import { blocksOf, embedTokens, embedTokensBackward, lmHead, lmHeadBackward } from './vocab';
 
 export interface Shape {
@@ -35,18 +38,18 @@ function lmHeadName(cfg: ModelConfig): string {
   return cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
 }
 
-/** y[M,N] = x[M,K]·W^T (+ bias), W stored [N,K]. */
-function linear(gpu: Gpu, x: View, w: View, y: View, M: number, N: number, K: number, bias?: View): Dispatch[] {
-  return matmul(gpu, { a: x, b: w, c: y, M, N, K, transB: true, bias });
+/** y[M,N] = x[M,K]·W^T (+ bias), W stored [N,K] (in f16 when wF16). */
+function linear(gpu: Gpu, x: View, w: View, wF16: boolean, y: View, M: number, N: number, K: number, bias?: View): Dispatch[] {
+  return matmul(gpu, { a: x, b: w, bF16: wF16, c: y, M, N, K, transB: true, bias });
 }
 
 /** Backward of linear: dx[M,K] (+)= dy·W, and when the weight trains dW[N,K] = dy^T·x (and db = column sums of dy). */
 function linearBackward(
   gpu: Gpu,
-  a: { x: View; w: View; dy: View; dx: View; dw?: View; db?: View; M: number; N: number; K: number; accumulateDx: boolean },
+  a: { x: View; w: View; wF16: boolean; dy: View; dx: View; dw?: View; db?: View; M: number; N: number; K: number; accumulateDx: boolean },
 ): Dispatch[] {
   return [
-    ...matmul(gpu, { a: a.dy, b: a.w, c: a.dx, M: a.M, N: a.K, K: a.N, accumulate: a.accumulateDx }),
+    ...matmul(gpu, { a: a.dy, b: a.w, bF16: a.wF16, c: a.dx, M: a.M, N: a.K, K: a.N, accumulate: a.accumulateDx }),
     ...(a.dw ? matmul(gpu, { a: a.dy, b: a.x, c: a.dw, M: a.N, N: a.K, K: a.M, transA: true }) : []),
     ...(a.db ? sumRows(gpu, { x: a.dy, out: a.db, M: a.M, N: a.N }) : []),
   ];
@@ -68,13 +71,14 @@ export function buildForward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, acts: 
   const D = headDim(cfg);
   const [H, Hkv, F] = [cfg.nHeads, cfg.nKvHeads, cfg.dFF];
   const w = (l: number, rest: string) => p.view(layerName(l, rest));
+  const f16 = (l: number, rest: string) => p.dtype(layerName(l, rest)) === 'f16';
   // A block's linear layer t: y = x·W^T (+ b), plus its adapter's scale·(x·A^T)·B^T.
   const proj = (l: number, t: LoraTarget, x: View, y: View): Dispatch[] => {
     const [N, K] = targetDims(cfg, t);
     const m = LORA_MODULES[t];
     const ad = adapterOf(p, l, t);
     return [
-      ...linear(gpu, x, w(l, `${m}.weight`), y, BT, N, K, hasBias(cfg, t) ? w(l, `${m}.bias`) : undefined),
+      ...linear(gpu, x, w(l, `${m}.weight`), f16(l, `${m}.weight`), y, BT, N, K, hasBias(cfg, t) ? w(l, `${m}.bias`) : undefined),
       ...(ad ? loraForward(gpu, { x, y, u: acts.layers[l].lora[t]!, ...ad, M: BT, N, K }) : []),
     ];
   };
@@ -119,7 +123,11 @@ export function buildBackward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, g: Pa
   const D = headDim(cfg);
   const [H, Hkv, F] = [cfg.nHeads, cfg.nKvHeads, cfg.dFF];
   const frozen = p.lora !== undefined;
+  if (!frozen && matrixDtype(p.layout) === 'f16') {
+    throw new Error('buildBackward: these weights store their matrices in f16, which only a frozen base under LoRA may do; full fine-tuning needs f32 weights (baseDtype f32).');
+  }
   const w = (l: number, rest: string) => p.view(layerName(l, rest));
+  const f16 = (l: number, rest: string) => p.dtype(layerName(l, rest)) === 'f16';
   /** The gradient of a base parameter, or undefined when the base is frozen. */
   const gb = (name: string) => (frozen ? undefined : g.view(name));
   const head = lmHeadName(cfg);
@@ -132,7 +140,7 @@ export function buildBackward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, g: Pa
     const ad = adapterOf(p, l, t);
     const db = hasBias(cfg, t) ? gw(l, `${m}.bias`) : undefined;
     return [
-      ...linearBackward(gpu, { x, w: w(l, `${m}.weight`), dy, dx, dw: gw(l, `${m}.weight`), db, M: BT, N, K, accumulateDx }),
+      ...linearBackward(gpu, { x, w: w(l, `${m}.weight`), wF16: f16(l, `${m}.weight`), dy, dx, dw: gw(l, `${m}.weight`), db, M: BT, N, K, accumulateDx }),
       ...(ad ? loraBackward(gpu, {
         x, dy, dx, u: acts.layers[l].lora[t]!, du: acts.loraDu!, ...ad, M: BT, N, K,
         dA: g.view(loraName(l, t, 'A')), dB: g.view(loraName(l, t, 'B')),

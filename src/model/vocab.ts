@@ -12,6 +12,8 @@
 //             dE_k     (+)= the scatter-add of dres over the chunk's tokens
 // The windows are matmul's offsets and row strides (src/ops/matmul.ts), so nothing is copied. With one
 // chunk and one block this is exactly the plain embedding and linear layer.
+// Chunks of a frozen f16 table (RowChunk.dtype 'f16', src/model/params.ts) are read as packed halves: the
+// gather's tableF16 and the matmuls' bF16 (W_k is operand B in both the forward and dxn). dW_k needs f32.
 
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -70,7 +72,7 @@ export interface EmbedTokensArgs {
 /** out = table[tokens], one gather per chunk; every output row is written by the chunk holding its token. */
 export function embedTokens(gpu: Gpu, { tokens, table, out, rows, C, V }: EmbedTokensArgs): Dispatch[] {
   checkCovers('embedTokens: the table', table, V);
-  return table.flatMap((k) => embedding(gpu, { tokens, table: k.view, out, rows, C, V, first: k.first, tableRows: k.rows }));
+  return table.flatMap((k) => embedding(gpu, { tokens, table: k.view, out, rows, C, V, first: k.first, tableRows: k.rows, tableF16: k.dtype === 'f16' }));
 }
 
 export interface EmbedTokensBackwardArgs {
@@ -110,7 +112,7 @@ export function lmHead(gpu: Gpu, { x, w, logits, C, V }: LmHeadArgs): Dispatch[]
   return logits.flatMap((b) =>
     w.flatMap((k) =>
       matmul(gpu, {
-        a: x, aOffset: b.first * C, b: k.view, c: b.view, cOffset: k.first, ldc: V,
+        a: x, aOffset: b.first * C, b: k.view, bF16: k.dtype === 'f16', c: b.view, cOffset: k.first, ldc: V,
         M: b.rows, N: k.rows, K: C, transB: true,
       }),
     ),
@@ -127,11 +129,14 @@ export interface LmHeadBackwardArgs extends LmHeadArgs {
 export function lmHeadBackward(gpu: Gpu, { x, w, logits, C, V, dx, dw }: LmHeadBackwardArgs): Dispatch[] {
   checkCovers('lmHeadBackward: the weight', w, V);
   if (dw) checkCovers('lmHeadBackward: the gradient', dw, V);
+  if (dw && w.some((k) => k.dtype === 'f16')) {
+    throw new Error('lmHeadBackward: the head is stored in f16, which only a frozen head may be; pass no dw, or store the weights in f32 to train them.');
+  }
   const out: Dispatch[] = [];
   for (const b of logits) {
     w.forEach((k, i) => {
       out.push(...matmul(gpu, {
-        a: b.view, aOffset: k.first, lda: V, b: k.view, c: dx, cOffset: b.first * C,
+        a: b.view, aOffset: k.first, lda: V, b: k.view, bF16: k.dtype === 'f16', c: dx, cOffset: b.first * C,
         M: b.rows, N: C, K: k.rows, accumulate: i > 0,
       }));
     });

@@ -10,6 +10,8 @@
 // A vocabulary split into row chunks (src/model/vocab.ts) takes one call per chunk with `first` and
 // `tableRows`: the table holds vocabulary rows [first, first + tableRows), and each call writes only
 // the output rows (forward) or table rows (backward) of its chunk's tokens.
+// A frozen f16 table (src/model/params.ts, dtype 'f16'): embedding({ ..., tableF16: true }) reads IEEE halves
+// packed two per 32-bit word (src/util/half.ts, packF16) and writes f32 rows.
 import code from '../../shaders/embedding.wgsl?raw';
 import { upload, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -31,6 +33,8 @@ export interface EmbeddingArgs extends VocabChunkArgs {
   rows: number;
   C: number;
   V: number;
+  /** The table holds packed halves (two per u32, element e in the low half of word e/2 when e is even), not f32. */
+  tableF16?: boolean;
 }
 
 export interface EmbeddingBackwardArgs extends VocabChunkArgs {
@@ -116,14 +120,17 @@ export function embedding(gpu: Gpu, args: EmbeddingArgs): Dispatch[] {
   checkDims('embedding', { rows, C, V });
   const [first, tableRows] = chunkOf('embedding', V, args);
   checkLen('embedding', { 'tokens [rows] (u32)': tokens }, rows);
-  checkLen('embedding', { [tableRows === V ? 'table [V,C]' : 'table [tableRows,C]']: table }, tableRows * C);
+  const f16 = args.tableF16 ?? false;
+  const tableName = `${tableRows === V ? 'table [V,C]' : 'table [tableRows,C]'}${f16 ? ' (f16)' : ''}`;
+  checkLen('embedding', { [tableName]: table }, tableRows * C, f16 ? 2 : 4);
   checkLen('embedding', { 'out [rows,C]': out }, rows * C);
   checkNoAlias('embedding', 'out', out, { tokens, table });
   return [
     makeDispatch(gpu, {
-      label: tableRows === V ? 'embedding.forward' : `embedding.forward rows ${first}..${first + tableRows - 1}`,
+      label: `embedding.forward${tableRows === V ? '' : ` rows ${first}..${first + tableRows - 1}`}${f16 ? ' f16' : ''}`,
       shader,
       entry: 'forward',
+      ...(f16 ? { constants: { TABLE_F16: 1 } } : {}),
       uniforms: [rows, C, V, first, tableRows],
       buffers: { 1: tokens, 2: table, 3: out },
       workgroups: grid1d(gpu, rows * C, 256),

@@ -8,7 +8,10 @@
 // alpha (default 1) scales the product only; LoRA uses it for y += scale·u·B^T (src/model/lora.ts).
 // Windows of larger matrices (src/model/vocab.ts: the LM head over vocabulary chunks and logits row blocks):
 //   matmul({ ..., a, aOffset, lda })   element (i, j) of the stored A is a[aOffset + i*lda + j]; B and C alike.
-// Each (entry point, transA, transB, accumulate) variant compiles once through the pipeline cache.
+// Frozen f16 base weights (src/model/params.ts, dtype 'f16'): matmul({ ..., b: W, bF16: true }) reads B as
+// IEEE halves packed two per 32-bit word (src/util/half.ts, packF16) and still accumulates in f32; offsets and
+// strides stay in elements. It is the only half-precision operand: A, C and the bias are always f32.
+// Each (entry point, transA, transB, accumulate, bF16) variant compiles once through the pipeline cache.
 import code from '../../shaders/matmul.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -36,6 +39,8 @@ export interface MatmulArgs {
   accumulate?: boolean; // true: C += op(A)·op(B); false: C = op(A)·op(B)
   bias?: View; // optional [N], added to every row (only allowed when accumulate is false)
   alpha?: number; // scales op(A)·op(B) (not C, not the bias); default 1
+  /** b holds packed halves (two per u32, element e in the low half of word e/2 when e is even), not f32. */
+  bF16?: boolean;
   /**
    * Windows (in floats): element (i, j) of the stored A is a[aOffset + i*lda + j], likewise B and C.
    * Defaults: offset 0 and the stored row length (A: K, or M with transA; B: N, or K with transB; C: N).
@@ -49,11 +54,11 @@ export interface MatmulArgs {
  * Checks a stored operand of `rows` x `cols` (named `label`, e.g. 'a [M,K]') at `offset` with row stride
  * `ld` against its view; returns [offset, ld].
  */
-function windowOf(label: string, v: View, rows: number, cols: number, offset = 0, ld = cols): [number, number] {
+function windowOf(label: string, v: View, rows: number, cols: number, offset = 0, ld = cols, elemBytes = 4): [number, number] {
   if (!Number.isInteger(offset) || offset < 0) throw new Error(`matmul: ${label} offset must be an integer >= 0, got ${offset}`);
   if (!Number.isInteger(ld) || ld < cols) throw new Error(`matmul: ${label} row stride must be an integer >= its ${cols} columns, got ${ld}`);
   const name = offset || ld !== cols ? `${label} (offset ${offset}, row stride ${ld})` : label;
-  checkLen('matmul', { [name]: v }, offset + (rows - 1) * ld + cols);
+  checkLen('matmul', { [name]: v }, offset + (rows - 1) * ld + cols, elemBytes);
   return [offset, ld];
 }
 
@@ -67,7 +72,12 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   checkDims('matmul', { M, N, K });
   if (!Number.isFinite(alpha)) throw new Error(`matmul: alpha must be a finite number, got ${alpha}`);
   const [aOff, lda] = transA ? windowOf('a [K,M]', a, K, M, args.aOffset, args.lda) : windowOf('a [M,K]', a, M, K, args.aOffset, args.lda);
-  const [bOff, ldb] = transB ? windowOf('b [N,K]', b, N, K, args.bOffset, args.ldb) : windowOf('b [K,N]', b, K, N, args.bOffset, args.ldb);
+  const bF16 = args.bF16 ?? false;
+  const bLabel = (dims: string) => `b ${dims}${bF16 ? ' (f16)' : ''}`;
+  const bBytes = bF16 ? 2 : 4;
+  const [bOff, ldb] = transB
+    ? windowOf(bLabel('[N,K]'), b, N, K, args.bOffset, args.ldb, bBytes)
+    : windowOf(bLabel('[K,N]'), b, K, N, args.bOffset, args.ldb, bBytes);
   const [cOff, ldc] = windowOf('c [M,N]', c, M, N, args.cOffset, args.ldc);
   if (bias) {
     if (accumulate) throw new Error('matmul: bias is only allowed when accumulate is false (add it once, in the forward)');
@@ -81,9 +91,10 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   const tilesN = Math.ceil(N / (4 * WG));
   const tiles = Math.ceil(M / (4 * WG)) * tilesN;
   const uniforms = [M, N, K, tilesN, tiles, { f32: alpha }, lda, ldb, ldc, aOff, bOff, cOff];
-  const flags = { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, WG };
+  // B_F16 only when set, so the f32 variants keep their pipeline keys.
+  const flags = { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, WG, ...(bF16 ? { B_F16: 1 } : {}) };
   const workgroups = grid1d(gpu, tiles, 1);
-  const label = `matmul ${M}x${N}x${K}${transA ? ' tA' : ''}${transB ? ' tB' : ''}${accumulate ? ' +=' : ''}${alpha !== 1 ? ` x${alpha}` : ''}`;
+  const label = `matmul ${M}x${N}x${K}${transA ? ' tA' : ''}${transB ? ' tB' : ''}${bF16 ? ' f16B' : ''}${accumulate ? ' +=' : ''}${alpha !== 1 ? ` x${alpha}` : ''}`;
   if (bias) {
     return [makeDispatch(gpu, { label, shader, entry: direct ? 'direct_bias' : 'main_bias', constants: flags, uniforms, buffers: { 1: a, 2: b, 3: c, 4: bias }, workgroups })];
   }

@@ -6,13 +6,19 @@
 // base model each iteration" then means fresh adapters: every finetune starts from new seeded ones.
 // The weights the loop saves and loads are then the adapters (PEFT names); the base is loaded once, by
 // passing loadWeights a full model file, which also resets the adapters (B = 0: exactly the base model).
+// The frozen base then stores its matrices in f16 by default (baseDtype; src/model/params.ts): half the
+// memory of the weights, each rounded once to the nearest half on upload, products accumulated in f32.
+// readParams returns those stored values widened to f32.
 
 import { parseSafetensors, type SafetensorsFile, tensorToF32, writeSafetensors } from '../hub/safetensors';
 import type { Gpu } from '../gpu/device';
 import { chooseBatchSize, createGenerator, type Generator } from '../generate/generate';
+import { baseDtypeFor } from '../model/activations';
 import type { ModelConfig } from '../model/config';
 import { createLoraAdapters, initLora, type LoraConfig, type ModelWeights, validateLora, withAdapters } from '../model/lora';
-import { createParamBuffers, downloadParams, initParams, layoutParams, type ParamBuffers, type ParamLayout, type ParamTensors, uploadParams } from '../model/params';
+import {
+  createParamBuffers, downloadParams, initParams, layoutParams, type ParamBuffers, type ParamDtype, type ParamLayout, type ParamTensors, uploadParams,
+} from '../model/params';
 import { batchIterator, type Example } from '../train/batches';
 import { DEFAULT_OPTIM, type OptimConfig } from '../train/config';
 import { createTrainer, type Trainer } from '../train/trainer';
@@ -40,6 +46,11 @@ export interface GpuEngineOptions {
   lossEvery?: number;
   /** Fine-tune LoRA adapters of this config on the frozen base; omitted: full fine-tuning. */
   lora?: LoraConfig;
+  /**
+   * How the base model stores its matrices: with LoRA 'f16' (the default: half the memory, any WebGPU adapter)
+   * or 'f32'; without LoRA only 'f32', since full fine-tuning trains every weight.
+   */
+  baseDtype?: ParamDtype;
 }
 
 export interface GpuEngine extends StarEngine {
@@ -48,7 +59,9 @@ export interface GpuEngine extends StarEngine {
   params: ParamBuffers;
   /** The LoRA config when the engine fine-tunes adapters. */
   lora?: LoraConfig;
-  /** The current (base) weights by Hugging Face name. */
+  /** How the base stores its matrices (f16 only as a frozen base under LoRA). */
+  baseDtype: ParamDtype;
+  /** The current (base) weights by Hugging Face name, as f32 (an f16 base's stored values, widened). */
   readParams(): Promise<ParamTensors>;
   /** LoRA: the current adapters by PEFT name (see src/hub/peft.ts to export them). */
   readAdapters(): Promise<ParamTensors>;
@@ -80,7 +93,8 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
   if (tok.vocabSize > cfg.vocab) throw new Error(`The tokenizer has ${tok.vocabSize} tokens but the model only ${cfg.vocab}.`);
   const optim = opts.optim ?? DEFAULT_OPTIM;
   const lora = opts.lora && validateLora(cfg, opts.lora);
-  const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize);
+  const baseDtype = baseDtypeFor(lora, opts.baseDtype);
+  const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize, baseDtype);
   const params = createParamBuffers(gpu, layout, 'params');
   const adapters = lora && createLoraAdapters(gpu, cfg, lora);
   const weights: ModelWeights = adapters ? withAdapters(params, adapters) : params;
@@ -106,6 +120,7 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
     cfg,
     params,
     lora,
+    baseDtype,
     async initRandom(seed) {
       if (lora) throw new Error('LoRA fine-tunes a pretrained base model, which stays frozen: load one with loadWeights instead of random weights, or fine-tune fully (no lora option).');
       uploadParams(gpu, params, initParams(cfg, seed));

@@ -4,7 +4,8 @@
 //
 // What trains is one flat set of buffers (its gradients and AdamW moments share its layout): every
 // parameter (full fine-tuning, the default), or with LoRA only the adapters, the base staying frozen.
-// Clipping and AdamW run over that set's segments either way.
+// Clipping and AdamW run over that set's segments either way. A frozen base may store its matrices in
+// f16 (baseDtype, the default under LoRA: half the memory of the base; the kernels accumulate in f32).
 
 import { createBuffer, readF32, upload, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -12,10 +13,10 @@ import { type Dispatch, encode } from '../gpu/kernel';
 import { adamw, type AdamwHyper, gradNormSq, setAdamwHyper } from '../ops/adamw';
 import { crossEntropy, lossWeights, weightedSum } from '../ops/cross_entropy';
 import { buildTokenIndex, uploadTokenIndex } from '../ops/embedding';
-import { type Acts, allocateActs } from '../model/activations';
+import { type Acts, allocateActs, baseDtypeFor } from '../model/activations';
 import { type ModelConfig, validateConfig, validateTokens } from '../model/config';
 import { createLoraAdapters, type LoraConfig, type ModelWeights, sameLora, validateLora, withAdapters } from '../model/lora';
-import { createParamBuffers, downloadParams, layoutParams, type ParamBuffers, type ParamTensors, uploadParams } from '../model/params';
+import { createParamBuffers, downloadParams, layoutParams, matrixDtype, type ParamBuffers, type ParamDtype, type ParamTensors, uploadParams } from '../model/params';
 import { buildBackward, buildForward, type Shape } from '../model/transformer';
 import { blocksOf } from '../model/vocab';
 import { DEFAULT_OPTIM, type OptimConfig } from './config';
@@ -55,8 +56,9 @@ export interface Trainer {
   readLoss(): Promise<number>;
   /** Logits [B*T, V] (joined from their row blocks). */
   readLogits(): Promise<Float32Array>;
-  /** The base parameters by Hugging Face name. */
+  /** The base parameters by Hugging Face name, as f32 (widened from an f16 base: the values it holds). */
   readParams(): Promise<ParamTensors>;
+  /** Uploads the base parameters (an f16 base rounds each to the nearest half and refuses values beyond its range). */
   loadParams(tensors: ParamTensors): void;
   /** LoRA only: the adapters by PEFT name. */
   readAdapters(): Promise<ParamTensors>;
@@ -75,6 +77,12 @@ export interface TrainerOptions {
   shared?: ModelWeights;
   /** LoRA: train adapters of this config (own ones, zero until loadAdapters, unless shared) on a frozen base. */
   lora?: LoraConfig;
+  /**
+   * How the trainer's own base stores its matrices: 'f16' (the default with LoRA: half the memory; loadParams
+   * rounds each weight to the nearest half, products accumulate in f32) or 'f32' (the only choice without LoRA).
+   * With shared weights it must match theirs (it is taken from them when omitted).
+   */
+  baseDtype?: ParamDtype;
 }
 
 export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: OptimConfig = DEFAULT_OPTIM, opts: TrainerOptions = {}): Trainer {
@@ -86,10 +94,16 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   if (!Number.isInteger(B) || B <= 0) throw new Error(`Batch size must be a positive integer, got ${B}.`);
   if (!Number.isInteger(T) || T <= 0 || T > cfg.maxSeq) throw new Error(`Sequence length must be 1..${cfg.maxSeq}, got ${T}.`);
   const BT = B * T;
-  const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize);
+  const lora = shared?.lora?.config ?? opts.lora;
+  const sharedDtype = shared && matrixDtype(shared.layout);
+  if (sharedDtype && opts.baseDtype && opts.baseDtype !== sharedDtype) {
+    throw new Error(`createTrainer: baseDtype ${opts.baseDtype} differs from the shared weights, which store their matrices in ${sharedDtype}; omit baseDtype to use theirs.`);
+  }
+  const baseDtype = baseDtypeFor(lora, opts.baseDtype ?? sharedDtype);
+  const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize, baseDtype);
   if (shared && shared.layout.segmentSizes.join() !== layout.segmentSizes.join()) throw new Error('createTrainer: shared parameters have another layout');
   // Activations first: allocateActs refuses a batch with a buffer over the binding limit before anything is allocated.
-  const acts = allocateActs(gpu, cfg, B, T, shared?.lora?.config ?? opts.lora);
+  const acts = allocateActs(gpu, cfg, B, T, lora);
   const base: ModelWeights = shared ?? createParamBuffers(gpu, layout, 'params');
   // LoRA: the shared weights' adapters, or own ones.
   const ownAdapters = opts.lora && !base.lora ? createLoraAdapters(gpu, cfg, opts.lora) : undefined;

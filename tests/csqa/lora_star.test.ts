@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { loadHubModel } from '../../src/hub/load';
 import { exportPeft, importPeft } from '../../src/hub/peft';
 import { parseSafetensors, tensorToF32 } from '../../src/hub/safetensors';
-import { uploadParams } from '../../src/model/params';
+import { asStored, uploadParams } from '../../src/model/params';
 import { STAR_PRESETS, withMode } from '../../src/star/config';
 import { createGpuEngine } from '../../src/star/gpu_engine';
 import { runStar } from '../../src/star/loop';
@@ -68,9 +68,10 @@ describe('a LoRA STaR run on the tiny Llama fixture', () => {
     const kept = (await store.getPhase<{ kept: { prompt: string }[] }>(1, 'rationalize'))!.kept;
     for (const k of kept) expect(k.prompt).toMatch(/^Q: Where would you put thing number \d\?\nAnswer Choices:\n(\(\w\) \w+\n){5}A:$/);
 
-    // The base never changed.
+    // The base never changed: it holds the loaded weights as its f16 store rounded them (the default under LoRA).
+    expect(engine.baseDtype).toBe('f16');
     const now = await engine.readParams();
-    for (const [name, t] of model.tensors) expect(now.get(name), name).toEqual(t);
+    for (const [name, t] of asStored(engine.params.layout, model.tensors)) expect(now.get(name), name).toEqual(t);
     // The loop stores adapters only, and the last ones trained (B moved off zero).
     const latest = parseSafetensors((await store.getWeights('latest'))!);
     const names = Object.keys(latest.header).filter((n) => n !== '__metadata__');

@@ -68,7 +68,8 @@ describe('LoRA vs the CPU reference', () => {
       const gpu = await testGpu();
       const base = sharpBase(c.cfg, 1);
       const adapters = randomAdapters(c.cfg, c.lora, 2);
-      const trainer = createTrainer(gpu, c.cfg, { B: c.B, T: c.T }, DEFAULT_OPTIM, { lora: c.lora });
+      // An f32 base, so the float64 twin sees the very weights (tests/model/lora_f16.test.ts: the f16 base).
+      const trainer = createTrainer(gpu, c.cfg, { B: c.B, T: c.T }, DEFAULT_OPTIM, { lora: c.lora, baseDtype: 'f32' });
       trainer.loadParams(base);
       trainer.loadAdapters(adapters);
       const batch = randomBatch(c.cfg, c.B, c.T, 7, c.start);
@@ -97,7 +98,7 @@ describe('LoRA vs the CPU reference', () => {
     full.loadParams(base);
     full.setBatch(batch);
     full.forward();
-    const lora = createTrainer(gpu, cfg, { B, T }, { ...DEFAULT_OPTIM, lr: 1e-2, warmupSteps: 1 }, { lora: ALL });
+    const lora = createTrainer(gpu, cfg, { B, T }, { ...DEFAULT_OPTIM, lr: 1e-2, warmupSteps: 1 }, { lora: ALL, baseDtype: 'f32' });
     lora.loadParams(base);
     lora.loadAdapters(initLora(cfg, ALL, 5));
     lora.setBatch(batch);
@@ -119,7 +120,7 @@ describe('LoRA vs the CPU reference', () => {
     const lora: LoraConfig = { rank: 2, alpha: 4, targets: ['q', 'v', 'up'], dropout: 0 };
     const optim: OptimConfig = { ...DEFAULT_OPTIM, lr: 1e-2, warmupSteps: 3, maxGradNorm: 0.5 };
     const base = sharpBase(cfg, 6, 5);
-    const trainer = createTrainer(gpu, cfg, { B, T }, optim, { lora });
+    const trainer = createTrainer(gpu, cfg, { B, T }, optim, { lora, baseDtype: 'f32' });
     trainer.loadParams(base);
     let ad: ParamTensors = initLora(cfg, lora, 7);
     trainer.loadAdapters(ad);
@@ -261,7 +262,8 @@ describe('LoRA training and generation', () => {
     const allocated = gpu.stats.bytesCreated - before;
     expect(report.total).toBeLessThanOrEqual(allocated);
     expect(allocated - report.total).toBeLessThan(0.1 * allocated);
-    expect(report.frozenParams).toBe(memoryReport(cfg, { B: 3, T: 9 }).params);
+    expect(report.baseDtype).toBe('f16'); // the default under LoRA (tests/model/lora_f16.test.ts counts it)
+    expect(memoryReport(cfg, { B: 3, T: 9, lora: ALL, baseDtype: 'f32' }).frozenParams).toBe(memoryReport(cfg, { B: 3, T: 9 }).params);
     expect(report.params).toBe(report.frozenParams + report.trainableParams);
     expect(report.grads).toBe(report.trainableParams);
     expect(report.optimizer).toBe(2 * report.trainableParams);
@@ -394,7 +396,7 @@ describe('PEFT export', () => {
     const mergedParams: ParamTensors = new Map(layoutParams(cfg).entries.map((e) => [e.name, tensorToF32(merged, e.name)]));
     bitEqual(mergedParams.get('model.layers.0.self_attn.k_proj.weight')!, base.get('model.layers.0.self_attn.k_proj.weight')!, 'untargeted weight');
     const batch = randomBatch(cfg, 2, 6, 43);
-    const withLora = createTrainer(gpu, cfg, { B: 2, T: 6 }, DEFAULT_OPTIM, { lora });
+    const withLora = createTrainer(gpu, cfg, { B: 2, T: 6 }, DEFAULT_OPTIM, { lora, baseDtype: 'f32' }); // the merge is f32
     withLora.loadParams(base);
     withLora.loadAdapters(adapters);
     const plain = createTrainer(gpu, cfg, { B: 2, T: 6 });

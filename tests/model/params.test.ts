@@ -4,11 +4,12 @@ import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device';
 import { f32ToBf16, tensorToF32, writeSafetensorsTyped, parseSafetensors } from '../../src/hub/safetensors';
 import { presetConfig } from '../../src/model/config';
-import { createParamBuffers, downloadParams, initParams, layoutParams, paramSpecs, uploadParams } from '../../src/model/params';
+import { asStored, createParamBuffers, downloadParams, initParams, layoutParams, paramSpecs, uploadParams } from '../../src/model/params';
 import { createGpuEngine } from '../../src/star/gpu_engine';
 import { arithmeticTokenizer } from '../../src/star/tasks/char_tokenizer';
 import { DEFAULT_OPTIM } from '../../src/train/config';
 import { createTrainer } from '../../src/train/trainer';
+import { roundToF16 } from '../../src/util/half';
 import { rng } from '../../src/util/random';
 import { readF32, testGpu, withBindingLimit } from '../helpers/gpu';
 
@@ -77,6 +78,32 @@ describe('parameter layout', () => {
     expect(mid).toEqual(tensors.get('lm_head.weight')!.slice(101 * 8, 202 * 8));
     expect(() => bufs.view('model.embed_tokens.weight')).toThrow(/stored as 3 row chunks.*chunks\(name\)/);
     expect(bufs.chunks('model.norm.weight')).toHaveLength(1);
+  });
+
+  it('stores the matrices of an f16 layout as packed halves (norm weights f32), chunked by their f16 size', async () => {
+    const gpu = await testGpu();
+    const big = presetConfig('micro', { vocab: 301, dModel: 8, nHeads: 2, nKvHeads: 1, dFF: 16, tieEmbeddings: false });
+    const limit = 4096;
+    const layout = layoutParams(big, limit, 'f16');
+    for (const e of layout.entries) {
+      expect(e.dtype, e.name).toBe(e.decay ? 'f16' : 'f32');
+      for (const p of e.parts) expect(p.offset % 64, `${e.name} offset`).toBe(0);
+    }
+    // 301 x 8 halves are 4816 bytes: two chunks under 4 KiB (f32 needed three).
+    expect(layout.byName.get('lm_head.weight')!.parts.map((p) => [p.first, p.rows])).toEqual([[0, 151], [151, 150]]);
+    expect(Math.max(...layout.segmentSizes) * 4).toBeLessThanOrEqual(limit);
+    const bufs = createParamBuffers(withBindingLimit(gpu, limit), layout, 'f16');
+    const last = bufs.chunks('lm_head.weight')[1];
+    expect([last.dtype, last.view.size]).toEqual(['f16', 150 * 8 * 2]);
+    expect([bufs.dtype('model.norm.weight'), bufs.view('model.norm.weight').size]).toEqual(['f32', big.dModel * 4]);
+    const tensors = initParams(big, 9);
+    uploadParams(gpu, bufs, tensors);
+    const back = await downloadParams(gpu, bufs);
+    const want = asStored(layout, tensors);
+    for (const [name, t] of want) expect(back.get(name), name).toEqual(t);
+    expect(want.get('model.norm.weight')).toBe(tensors.get('model.norm.weight'));
+    expect(back.get('lm_head.weight')).not.toEqual(tensors.get('lm_head.weight'));
+    expect(back.get('lm_head.weight')).toEqual(roundToF16(tensors.get('lm_head.weight')!));
   });
 
   it('loads bf16 weights by name and rejects a shape mismatch', async () => {

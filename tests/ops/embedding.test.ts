@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createBuffer, subView } from '../../src/gpu/buffers';
+import { createBuffer, createWith, subView } from '../../src/gpu/buffers';
 import type { Gpu } from '../../src/gpu/device';
 import { run } from '../../src/gpu/kernel';
 import { buildTokenIndex, embedding, embeddingBackward, uploadTokenIndex } from '../../src/ops/embedding';
 import * as ref from '../../src/reference/embedding';
+import { packF16, roundToF16 } from '../../src/util/half';
 import { randInt, rng, randn } from '../../src/util/random';
 import { f32View, readF32, testGpu, u32View } from '../helpers/gpu';
 import { assertClose, dot, finiteDiff, FWD, GRAD } from '../helpers/numeric';
@@ -160,6 +161,46 @@ describe('embedding over vocabulary chunks (first, tableRows)', () => {
     const args = { tokens: u32View(gpu, [1, 2]), table: createBuffer(gpu, 13 * C * 4), out: createBuffer(gpu, rows * C * 4), rows, C, V };
     expect(() => embedding(gpu, { ...args, first: 30, tableRows: 13 })).toThrow(/vocabulary rows \[30, 43\) must be a non-empty range inside \[0, 37\)/);
     expect(() => embedding(gpu, { ...args, first: 0, tableRows: 14 })).toThrow(/table \[tableRows,C\] holds 65 elements but the shape needs 70/);
+  });
+});
+
+describe('embedding from an f16 table (packed halves, the frozen f16 base)', () => {
+  for (const [rows, C] of [[1, 5], [7, 37], [9, 130]]) {
+    it(`gathers the f16-rounded rows exactly, rows=${rows} C=${C}`, async () => {
+      const gpu = await testGpu();
+      const r = rng(rows * 100 + C + 5);
+      const tokens = Uint32Array.from({ length: rows }, () => randInt(r, 0, V - 1));
+      tokens[0] = V - 1;
+      const table = randn(V * C, r, 4);
+      table[(V - 1) * C] = 3 * 2 ** -24; // a subnormal half
+      table[(V - 1) * C + 1] = -65504;
+      const out = createBuffer(gpu, rows * C * 4);
+      await run(gpu, embedding(gpu, { tokens: u32View(gpu, tokens), table: createWith(gpu, packF16(table)), tableF16: true, out, rows, C, V }));
+      const want = ref.embedding({ tokens, table: roundToF16(table), rows, C, V });
+      expect(Array.from(await readF32(gpu, out))).toEqual(Array.from(want));
+    });
+  }
+
+  it('one gather per f16 chunk (odd C: rows straddle words) gives the whole f16 table\'s gather', async () => {
+    const gpu = await testGpu();
+    const C = 7;
+    const r = rng(78);
+    const tokens = [0, 12, 13, 36, 25, 26, 5, 13];
+    const rows = tokens.length;
+    const table = randn(V * C, r);
+    const out = f32View(gpu, randn(rows * C, r));
+    const chunks = [[0, 13], [13, 13], [26, 11]].map(([first, n]) => ({ first, n, view: createWith(gpu, packF16(table.subarray(first * C, (first + n) * C))) }));
+    const tok = u32View(gpu, tokens);
+    await run(gpu, chunks.flatMap((k) => embedding(gpu, { tokens: tok, table: k.view, tableF16: true, out, rows, C, V, first: k.first, tableRows: k.n })));
+    expect(Array.from(await readF32(gpu, out))).toEqual(Array.from(ref.embedding({ tokens, table: roundToF16(table), rows, C, V })));
+  });
+
+  it('counts an f16 table in halves', async () => {
+    const gpu = await testGpu();
+    const [rows, C] = [2, 5];
+    const args = { tokens: u32View(gpu, [1, 2]), out: createBuffer(gpu, rows * C * 4), rows, C, V, tableF16: true };
+    expect(() => embedding(gpu, { ...args, table: createBuffer(gpu, Math.ceil((V * C) / 2) * 4) })).not.toThrow();
+    expect(() => embedding(gpu, { ...args, table: createBuffer(gpu, 90 * 4) })).toThrow(/table \[V,C\] \(f16\) holds 180 elements but the shape needs 185/);
   });
 });
 
