@@ -37,6 +37,7 @@ const FLAGS: Record<string, FlagSpec> = {
   preset: { type: 'string', help: 'micro | quick | paper-like (default quick); csqa: micro | quick' },
   mode: { type: 'string', help: `${MODES.join(' | ')} (default star)` },
   iterations: { type: 'int', help: 'STaR iterations (default: the preset\'s)' },
+  patience: { type: 'int', help: 'stop after this many iterations without a new best accuracy; 0 never stops early (default: the preset\'s)' },
   seed: { type: 'int', help: 'seed of the run (default: the preset\'s)' },
   out: { type: 'string', help: 'run folder (created; an existing one is resumed); compare: a comma-separated list' },
   base: { type: 'string', help: 'arithmetic: reuse the base model of this run folder (same model and seed training), e.g. to compare modes on one base' },
@@ -86,7 +87,9 @@ async function runCommand(flags: Record<string, string | number | boolean>): Pro
   const out = need(flags, 'out');
   let cfg: RunConfig;
   try {
-    cfg = runConfig((flags.preset as string | undefined) ?? 'quick', { mode, iterations: flags.iterations as number | undefined, seed: flags.seed as number | undefined });
+    cfg = runConfig((flags.preset as string | undefined) ?? 'quick', {
+      mode, iterations: flags.iterations as number | undefined, patience: flags.patience as number | undefined, seed: flags.seed as number | undefined,
+    });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -149,8 +152,8 @@ async function csqaCommand(flags: Record<string, string | number | boolean>): Pr
   try {
     cfg = csqaRunConfig((flags.preset as string | undefined) ?? 'quick', {
       model: flags.model as string | undefined, data: flags.data as string | undefined, evalData: flags['eval-data'] as string | undefined,
-      mode: flags.mode as Mode | undefined, iterations: flags.iterations as number | undefined, seed: flags.seed as number | undefined,
-      loraRank: flags.lora as number | undefined,
+      mode: flags.mode as Mode | undefined, iterations: flags.iterations as number | undefined, patience: flags.patience as number | undefined,
+      seed: flags.seed as number | undefined, loraRank: flags.lora as number | undefined,
       loraTargets: typeof flags['lora-targets'] === 'string' ? flags['lora-targets'].split(',').map((t) => t.trim()) : undefined,
       fewShotInTraining: flags['few-shot-in-training'] === true ? true : undefined,
     });

@@ -66,11 +66,12 @@ export const RUN_PRESETS = {
 export type RunPresetName = keyof typeof RUN_PRESETS;
 
 /** A preset with the usual command-line overrides applied, validated. */
-export function runConfig(preset: string, o: { mode?: Mode; iterations?: number; seed?: number } = {}): RunConfig {
+export function runConfig(preset: string, o: { mode?: Mode; iterations?: number; patience?: number; seed?: number } = {}): RunConfig {
   if (!(preset in RUN_PRESETS)) throw new Error(`Unknown preset "${preset}". Known presets: ${Object.keys(RUN_PRESETS).join(', ')}.`);
   const base = structuredClone(RUN_PRESETS[preset as RunPresetName]) as RunConfig;
   let star = o.mode ? withMode(base.star, o.mode) : base.star;
   if (o.iterations !== undefined) star = { ...star, iterations: o.iterations };
+  if (o.patience !== undefined) star = { ...star, patience: o.patience };
   if (o.seed !== undefined) star = { ...star, seed: o.seed };
   const cfg = { ...base, star };
   validateRunConfig(cfg);

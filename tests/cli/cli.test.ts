@@ -72,6 +72,18 @@ describe('npm run star', () => {
     expect(after.iterations.map((i: { evalAccuracy: number }) => i.evalAccuracy)).toEqual(before.iterations.map((i: { evalAccuracy: number }) => i.evalAccuracy));
   });
 
+  it('runs a finished folder further: more --iterations (and --patience) continue it, redoing nothing', async () => {
+    const out = join(root, 'star');
+    const gen = await stat(join(out, 'iteration-2', 'generate.json'));
+    const r = await cli('--task', 'arithmetic', '--preset', 'micro', '--mode', 'star', '--iterations', '3', '--patience', '0', '--seed', '3', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/iter 3 generate/);
+    expect((await stat(join(out, 'iteration-2', 'generate.json'))).mtimeMs).toBe(gen.mtimeMs);
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    expect(summary.iterations).toHaveLength(4);
+    expect(summary.config.star).toMatchObject({ iterations: 3, patience: 0 });
+  });
+
   it('fine-tunes for real in direct mode, then scores the saved model on a user file', async () => {
     const out = join(root, 'direct');
     const r = await cli('--preset', 'micro', '--mode', 'direct', '--iterations', '1', '--out', out);

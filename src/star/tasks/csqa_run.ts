@@ -70,7 +70,7 @@ export const CSQA_RUN_PRESETS = {
 export function csqaRunConfig(
   preset: string,
   o: {
-    model?: string; data?: string; evalData?: string; mode?: Mode; iterations?: number; seed?: number;
+    model?: string; data?: string; evalData?: string; mode?: Mode; iterations?: number; patience?: number; seed?: number;
     /** LoRA rank (0: full fine-tuning) and targets; the alpha keeps the preset's alpha/rank ratio. */
     loraRank?: number; loraTargets?: string[]; fewShotInTraining?: boolean;
   } = {},
@@ -81,6 +81,7 @@ export function csqaRunConfig(
   const base = structuredClone(CSQA_RUN_PRESETS[preset as keyof typeof CSQA_RUN_PRESETS]) as Omit<CsqaRunConfig, 'model' | 'data' | 'evalData'>;
   let star = o.mode ? withMode(base.star, o.mode) : base.star;
   if (o.iterations !== undefined) star = { ...star, iterations: o.iterations };
+  if (o.patience !== undefined) star = { ...star, patience: o.patience };
   if (o.seed !== undefined) star = { ...star, seed: o.seed };
   validateStarConfig(star);
   if (!(base.fewShot >= 0 && base.fewShot <= 7)) throw new Error(`fewShot must be 0..7, got ${base.fewShot}.`);
