@@ -148,6 +148,6 @@ export async function loadHubModel(source: string | ArrayLike<File> | ModelSourc
 
 /** One line for logs: "135M parameters (f32 weights 513.0 MiB, fine-tuning 2052.0 MiB + activations), 30 layers, ...". */
 export function describeModel(cfg: ModelConfig, memory: MemoryEstimate): string {
-  return `${(memory.params / 1e6).toFixed(1)}M parameters (f32 weights ${mb(memory.weightBytes)}, fine-tuning ${mb(memory.trainBytes)} + activations), ` +
+  return `${(memory.params / 1e6).toFixed(1)}M parameters (f32 weights ${mb(memory.weightBytes)}, about half as the f16 base under LoRA; full fine-tuning ${mb(memory.trainBytes)} + activations), ` +
     `${cfg.nLayers} layers, d ${cfg.dModel}, ${cfg.nHeads}/${cfg.nKvHeads} heads of ${headDim(cfg)}, vocab ${cfg.vocab}, maxSeq ${cfg.maxSeq}`;
 }

@@ -21,20 +21,20 @@ export const HUB_PRESETS = {
     repo: 'HuggingFaceTB/SmolLM2-135M-Instruct',
     params: '135M',
     embedding: [49152, 576],
-    note: '0.54 GB of f32 weights; tied embedding 113 MB fits the default 128 MiB binding limit.',
+    note: '0.54 GB as f32 (0.27 GB as the f16 base under LoRA); tied embedding 113 MB fits the default 128 MiB binding limit.',
   },
   'smollm2-360m': {
     repo: 'HuggingFaceTB/SmolLM2-360M-Instruct',
     params: '362M',
     embedding: [49152, 960],
-    note: '1.45 GB of f32 weights; its 189 MB embedding is split into two vocabulary chunks under the 128 MiB default binding limit.',
+    note: '1.45 GB as f32 (0.72 GB as the f16 base under LoRA); its 189 MB embedding is split into two vocabulary chunks under the 128 MiB default binding limit.',
   },
   'qwen2.5-0.5b': {
     repo: 'Qwen/Qwen2.5-0.5B-Instruct',
     params: '494M',
     embedding: [151936, 896],
     note:
-      '1.98 GB of f32 weights; its 545 MB embedding is split into five vocabulary chunks under the 128 MiB default ' +
+      '1.98 GB as f32 (0.99 GB as the f16 base under LoRA); its 545 MB embedding is split into five vocabulary chunks under the 128 MiB default ' +
       'binding limit (the gather and the tied LM head run per chunk), and training logits into row blocks.',
   },
 } satisfies Record<string, HubPreset>;
