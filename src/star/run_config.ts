@@ -31,12 +31,16 @@ export const RUN_PRESETS = {
     trainBatch: 8,
     genBatch: 16,
   },
-  /** 1-3 digits on a 75k-parameter model: the learning curve this repo could afford without a GPU. */
+  /**
+   * 1-3 digits on a 75k-parameter model: the learning curve this repo could afford without a GPU
+   * (docs/results.md). Generation is cheap next to fine-tuning here, so each iteration samples 2000
+   * problems: a base model that solves a few percent still yields a kept set worth training on.
+   */
   tiny: {
     task: 'arithmetic',
     model: 'arithmetic-tiny',
     star: {
-      ...STAR_PRESETS.quick, iterations: 6, patience: 3, trainSize: 256, poolSize: 2000, evalSize: 150,
+      ...STAR_PRESETS.quick, iterations: 6, patience: 0, trainSize: 2000, poolSize: 4000, evalSize: 150,
       seedSize: 2000, seedSteps: 800, minDigits: 1, maxDigits: 3, steps: { kind: 'multiply', start: 60, factor: 1.2 },
     },
     optim: { ...DEFAULT_OPTIM, lr: 6e-3, warmupSteps: 20 },
