@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/star';
 import { assertClose, FWD } from '../helpers/numeric';
 import { FIXTURES, reference } from './fixture_fetch';
+import { question } from '../helpers/csqa_questions';
 import { parseSafetensors, tensorToF32 } from '../../src/hub/safetensors';
 
 let root: string;
@@ -62,9 +63,6 @@ describe('npm run star -- logits', () => {
     expect((await cli('logits', '--text', 'hi')).code).toBe(2);
   });
 });
-
-const question = (id: string, stem: string, texts: string[], key: string) =>
-  JSON.stringify({ answerKey: key, id, question: { question_concept: 'x', stem, choices: texts.map((text, i) => ({ label: 'ABCDE'[i], text })) } });
 
 describe('npm run star -- --task csqa', () => {
   const model = join(FIXTURES, 'tiny-llama-f32');

@@ -13,44 +13,20 @@ import { type ModelConfig, presetConfig } from '../../src/model/config';
 import { createLoraAdapters, DEFAULT_LORA, initLora, layoutLora, LORA_TARGETS, type LoraConfig, loraName, validateLora, withAdapters } from '../../src/model/lora';
 import { createParamBuffers, downloadParams, initParams, layoutParams, type ParamTensors, uploadParams } from '../../src/model/params';
 import { buildBackward, buildForward } from '../../src/model/transformer';
-import { lossWeights } from '../../src/ops/cross_entropy';
 import { adamw as refAdamw } from '../../src/reference/adamw';
 import { modelForwardBackward } from '../../src/reference/model';
 import { createGpuEngine } from '../../src/star/gpu_engine';
 import { arithmeticTokenizer } from '../../src/star/tasks/char_tokenizer';
 import { DEFAULT_OPTIM, type OptimConfig } from '../../src/train/config';
 import { lrAt } from '../../src/train/schedule';
-import { type Batch, createTrainer } from '../../src/train/trainer';
-import { randn, rng, shuffle } from '../../src/util/random';
+import { createTrainer } from '../../src/train/trainer';
+import { rng, shuffle } from '../../src/util/random';
 import { testGpu } from '../helpers/gpu';
+import { randomAdapters, randomBatch, refBatch, sharpBase } from '../helpers/lora_inputs';
 import { assertClose, finiteDiff, FWD, GRAD } from '../helpers/numeric';
 
 const ALL: LoraConfig = { rank: 4, alpha: 8, targets: [...LORA_TARGETS], dropout: 0 };
 
-function randomBatch(cfg: ModelConfig, B: number, T: number, seed: number, start?: number[]): Batch {
-  const r = rng(seed);
-  const tokens = Uint32Array.from({ length: B * T }, () => Math.floor(r() * cfg.vocab));
-  const targets = Uint32Array.from({ length: B * T }, () => Math.floor(r() * cfg.vocab));
-  const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T >= (start?.[Math.floor(i / T)] ?? 0) && r() < 0.7 ? 1 : 0));
-  return { tokens, targets, mask, start: start ? Uint32Array.from(start) : undefined };
-}
-
-const refBatch = (b: Batch, B: number, T: number) => ({ B, T, tokens: b.tokens, targets: b.targets, weights: lossWeights(b.mask), start: b.start ?? new Uint32Array(B) });
-
-/** Base weights scaled up (norm weights kept) so activations and logits are far from init-scale tiny. */
-function sharpBase(cfg: ModelConfig, seed: number, k = 10): ParamTensors {
-  const p = initParams(cfg, seed);
-  for (const [name, t] of p) if (!name.endsWith('layernorm.weight') && name !== 'model.norm.weight') t.forEach((v, i) => (t[i] = v * k));
-  return p;
-}
-
-/** Adapters with nonzero A and B, so every adapter gradient is nonzero. */
-function randomAdapters(cfg: ModelConfig, lora: LoraConfig, seed: number): ParamTensors {
-  const a = initLora(cfg, lora, seed);
-  const r = rng(seed + 1);
-  for (const [name, t] of a) if (name.includes('lora_B')) t.set(randn(t.length, r, 0.5));
-  return a;
-}
 
 function bitEqual(a: Float32Array, b: Float32Array, label: string): void {
   expect(a.length, label).toBe(b.length);

@@ -9,16 +9,15 @@ import { createGenerator } from '../../src/generate/generate';
 import { writeSafetensors } from '../../src/hub/safetensors';
 import { memoryReport } from '../../src/model/activations';
 import { type ModelConfig, presetConfig } from '../../src/model/config';
-import { DEFAULT_LORA, initLora, LORA_TARGETS, type LoraConfig } from '../../src/model/lora';
-import { asStored, downloadParams, initParams, layoutParams, type ParamTensors } from '../../src/model/params';
-import { lossWeights } from '../../src/ops/cross_entropy';
+import { DEFAULT_LORA, LORA_TARGETS, type LoraConfig } from '../../src/model/lora';
+import { asStored, downloadParams, layoutParams } from '../../src/model/params';
 import { modelForwardBackward } from '../../src/reference/model';
 import { createGpuEngine } from '../../src/star/gpu_engine';
 import { arithmeticTokenizer } from '../../src/star/tasks/char_tokenizer';
 import { DEFAULT_OPTIM } from '../../src/train/config';
-import { type Batch, createTrainer } from '../../src/train/trainer';
-import { randn, rng } from '../../src/util/random';
+import { createTrainer } from '../../src/train/trainer';
 import { gpuWith, KERNEL_PROFILES, testGpu, withBindingLimit } from '../helpers/gpu';
+import { randomAdapters, randomBatch, refBatch, sharpBase } from '../helpers/lora_inputs';
 import { assertClose, FWD, GRAD } from '../helpers/numeric';
 
 const ALL: LoraConfig = { rank: 4, alpha: 8, targets: [...LORA_TARGETS], dropout: 0 };
@@ -28,31 +27,6 @@ const LIMIT = 4096;
 const SMALL = { vocab: 301, dModel: 8, nHeads: 2, nKvHeads: 1, dFF: 16 };
 const Q_WEIGHT = 'model.layers.0.self_attn.q_proj.weight';
 
-function randomBatch(cfg: ModelConfig, B: number, T: number, seed: number, start?: number[]): Batch {
-  const r = rng(seed);
-  const tokens = Uint32Array.from({ length: B * T }, () => Math.floor(r() * cfg.vocab));
-  tokens[0] = cfg.vocab - 1;
-  const targets = Uint32Array.from({ length: B * T }, () => Math.floor(r() * cfg.vocab));
-  const mask = Float32Array.from({ length: B * T }, (_, i) => (i % T >= (start?.[Math.floor(i / T)] ?? 0) && r() < 0.7 ? 1 : 0));
-  return { tokens, targets, mask, start: start ? Uint32Array.from(start) : undefined };
-}
-
-const refBatch = (b: Batch, B: number, T: number) => ({ B, T, tokens: b.tokens, targets: b.targets, weights: lossWeights(b.mask), start: b.start ?? new Uint32Array(B) });
-
-/** Base weights scaled up (norm weights kept), so activations and logits are far from init-scale tiny. */
-function sharpBase(cfg: ModelConfig, seed: number, k = 10): ParamTensors {
-  const p = initParams(cfg, seed);
-  for (const [name, t] of p) if (!name.endsWith('layernorm.weight') && name !== 'model.norm.weight') t.forEach((v, i) => (t[i] = v * k));
-  return p;
-}
-
-/** Adapters with nonzero A and B, so every adapter gradient is nonzero. */
-function randomAdapters(cfg: ModelConfig, lora: LoraConfig, seed: number): ParamTensors {
-  const a = initLora(cfg, lora, seed);
-  const r = rng(seed + 1);
-  for (const [name, t] of a) if (name.includes('lora_B')) t.set(randn(t.length, r, 0.5));
-  return a;
-}
 
 /** ||a - b|| / ||b||, in float64. */
 function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -85,7 +59,7 @@ describe('LoRA on an f16 base vs the CPU reference on the f16-rounded base', () 
         const gpu = c.limit ? withBindingLimit(plain, c.limit) : plain;
         const base = sharpBase(c.cfg, 1);
         const adapters = randomAdapters(c.cfg, c.lora, 2);
-        const batch = randomBatch(c.cfg, c.B, c.T, 7, c.start);
+        const batch = randomBatch(c.cfg, c.B, c.T, 7, c.start, true);
         const make = (baseDtype?: 'f32') => {
           const t = createTrainer(gpu, c.cfg, { B: c.B, T: c.T }, DEFAULT_OPTIM, { lora: c.lora, baseDtype });
           t.loadParams(base);
