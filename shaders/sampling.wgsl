@@ -43,10 +43,11 @@ struct Params {
   top_k: u32, // 0 = off
   top_p: f32, // 1 = off
   seed: u32,
+  stride: u32, // row length of logits (>= V): the model's vocabulary, which may be padded past the tokenizer's V
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>; // [B, V]
+@group(0) @binding(1) var<storage, read> logits: array<f32>; // [B, stride]; only columns [0, V) are candidates
 @group(0) @binding(2) var<storage, read_write> out: array<u32>; // [B]
 @group(0) @binding(3) var<storage, read_write> done: array<u32>; // [B]
 @group(0) @binding(4) var<storage, read_write> history: array<u32>; // [B, max_new] (main_history only)
@@ -254,7 +255,7 @@ fn pick(row: u32, lid: u32) -> vec2u {
   if (lid == 0u) { s_done = done[row]; }
   if (workgroupUniformLoad(&s_done) != 0u) { return vec2u(p.pad_id, 0u); }
 
-  let base = row * p.V;
+  let base = row * p.stride;
   let best = argmax(base, lid);
   if (GREEDY) { return vec2u(best.y, 1u); }
   let kmax = best.x;

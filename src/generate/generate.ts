@@ -21,6 +21,8 @@ export interface GenerateOptions {
   sampling?: SamplingParams;
   eosId: number;
   padId: number;
+  /** Sample only ids below this: the tokenizer's vocabulary, when the model's embedding is padded past it. Default: the model's vocab. */
+  vocabSize?: number;
   /** Token ids to text; needed for stop strings and streaming. */
   decode?: (ids: number[]) => string;
   /** Stop after the first occurrence of any of these; the text keeps the stop string and nothing after it. */
@@ -84,8 +86,8 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
   const history = createBuffer(gpu, B * S * 4, 'gen.history');
   const decodePlan = createInferencePlan(gpu, cfg, params, cache, 1, start);
   // Sampling reads a plan's logits and writes the decode plan's input tokens, so no ids travel via the CPU.
-  const sampler = (plan: InferencePlan, sampling: SamplingParams, eosId: number, padId: number) => {
-    const args: SampleArgs = { logits: plan.logits, out: decodePlan.tokens, history, done, B, V: cfg.vocab, maxNew: S, eosId, padId, params: sampling };
+  const sampler = (plan: InferencePlan, sampling: SamplingParams, eosId: number, padId: number, V: number) => {
+    const args: SampleArgs = { logits: plan.logits, out: decodePlan.tokens, history, done, B, V, stride: cfg.vocab, maxNew: S, eosId, padId, params: sampling };
     return { args, ds: sample(gpu, args) };
   };
   const prefills = new Map<number, InferencePlan>();
@@ -99,11 +101,11 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
     }
     return plan;
   };
-  const samplerFor = (plan: InferencePlan, s: SamplingParams, eos: number, pad: number) => {
-    const key = `${plan.Tq}:${JSON.stringify(s)}:${eos}:${pad}`;
+  const samplerFor = (plan: InferencePlan, s: SamplingParams, eos: number, pad: number, V: number) => {
+    const key = `${plan.Tq}:${JSON.stringify(s)}:${eos}:${pad}:${V}`;
     let e = samplers.get(key);
     if (!e || e.args.logits !== plan.logits) {
-      e = sampler(plan, s, eos, pad);
+      e = sampler(plan, s, eos, pad, V);
       samplers.set(key, e);
     }
     return e;
@@ -148,8 +150,10 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
     upload(gpu, done, doneArr);
     upload(gpu, pre.tokens, tokens);
     uploadPositions(gpu, pre, startArr, 0);
-    const preSample = samplerFor(pre, sampling, opts.eosId, opts.padId);
-    const decSample = samplerFor(decodePlan, sampling, opts.eosId, opts.padId);
+    const V = opts.vocabSize ?? cfg.vocab;
+    if (!Number.isInteger(V) || V < 1 || V > cfg.vocab) throw new Error(`generate: vocabSize must be an integer in 1..${cfg.vocab} (the model's vocab), got ${V}.`);
+    const preSample = samplerFor(pre, sampling, opts.eosId, opts.padId, V);
+    const decSample = samplerFor(decodePlan, sampling, opts.eosId, opts.padId, V);
 
     const out: Generation[] = prompts.map(() => ({ tokens: [], text: '', finish: 'length' as FinishReason }));
     const finished = prompts.map(() => false);

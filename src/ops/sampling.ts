@@ -16,12 +16,13 @@ export interface SamplingParams {
 }
 
 export interface SampleArgs {
-  logits: View; // [B, V] f32 (rows of the last position of each sequence)
+  logits: View; // [B, stride] f32 (rows of the last position of each sequence)
   out: View; // [B] u32: the chosen token id per row (written)
   history?: View; // optional [B, maxNew] u32: out is also written at history[b*maxNew + step]
   done: View; // [B] u32: 1 = the sequence has finished; its row then outputs `padId` and is not sampled
   B: number;
-  V: number;
+  V: number; // candidate ids are 0..V-1 (the tokenizer's vocabulary)
+  stride?: number; // row length of logits, >= V (the model's vocabulary, which may be padded past V); default V
   maxNew?: number;
   eosId: number; // when a row samples eosId, set done[b] = 1 (the eos token itself is still output this step)
   padId: number;
@@ -49,7 +50,9 @@ function check(args: SampleArgs): void {
   checkDims('sample', { B, V });
   checkParams(params);
   if (!isU32(eosId) || !isU32(padId)) throw new Error(`sample: eosId and padId must be u32 integers, got ${eosId}, ${padId}`);
-  checkLen('sample', { logits }, B * V);
+  const stride = args.stride ?? V;
+  if (!Number.isInteger(stride) || stride < V) throw new Error(`sample: stride (the logits row length) must be an integer >= V = ${V}, got ${stride}`);
+  checkLen('sample', { logits }, B * stride);
   checkLen('sample', { out, done }, B);
   if (history) {
     if (maxNew === undefined) throw new Error('sample: a history view needs maxNew (its row length)');
@@ -77,7 +80,7 @@ function modeOf(params: SamplingParams, V: number): Record<string, number> {
 /** The uniforms, in the order of the shader's Params struct. */
 function fields(args: SampleArgs, step: number): UniformField[] {
   const { B, V, history, maxNew, eosId, padId, params } = args;
-  return [B, V, history ? maxNew! : 0, step, eosId, padId, { f32: params.temperature }, params.topK, { f32: params.topP }, params.seed];
+  return [B, V, history ? maxNew! : 0, step, eosId, padId, { f32: params.temperature }, params.topK, { f32: params.topP }, params.seed, args.stride ?? V];
 }
 
 function checkStep(args: SampleArgs, step: number): void {

@@ -154,6 +154,7 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
             sampling: { temperature: g.temperature, topK: 0, topP: 1, seed: (g.seed + c) >>> 0 },
             eosId: tok.eos,
             padId: tok.pad,
+            vocabSize: tok.vocabSize, // the embedding may have unused rows past the tokenizer's ids
             decode: (ids) => tok.decode(ids),
             stopStrings: g.stop,
             stopAt: g.end,

@@ -133,6 +133,25 @@ describe('generation', () => {
     expect(t0.map((g) => g.tokens)).toEqual(greedy.map((g) => g.tokens));
   });
 
+  it('vocabSize: ids past the tokenizer\'s vocabulary (padded embedding rows) are never generated', async () => {
+    const gpu = await testGpu();
+    const params = sharpParams(21);
+    // Make the padding ids 15..19 the most likely continuation everywhere (a large embedding row, tied head).
+    const embed = params.get('model.embed_tokens.weight')!;
+    for (let j = 15; j < 20; j++) for (let c = 0; c < cfg.dModel; c++) embed[j * cfg.dModel + c] *= 8;
+    const trainer = await model(gpu, 21);
+    trainer.loadParams(params);
+    const gen = createGenerator(gpu, cfg, trainer.params, { B: 3, S: 16 });
+    const prompts = [[1, 3], [1, 4, 5], [1]];
+    const free = await gen.generate(prompts, { maxNewTokens: 8, eosId: EOS, padId: PAD });
+    expect(free.some((g) => g.tokens.some((t) => t >= 15))).toBe(true); // the model does prefer them
+    for (const sampling of [GREEDY, { temperature: 1, topK: 0, topP: 1, seed: 3 }]) {
+      const out = await gen.generate(prompts, { maxNewTokens: 8, eosId: EOS, padId: PAD, vocabSize: 15, sampling });
+      for (const g of out) expect(Math.max(...g.tokens)).toBeLessThan(15);
+    }
+    await expect(gen.generate(prompts, { maxNewTokens: 2, eosId: EOS, padId: PAD, vocabSize: 21 })).rejects.toThrow(/vocabSize must be an integer in 1..20/);
+  });
+
   it('a micro model trained by the engine generates its memorised sequences back', async () => {
     const gpu = await testGpu();
     const seqs = [[1, 5, 6, 7, 8, 9, 10, EOS], [1, 11, 4, 12, 4, 13, EOS, 0], [1, 14, 15, 16, 17, 3, 18, EOS]];

@@ -10,9 +10,10 @@ import { f32View, readU32, testGpu, u32View } from '../helpers/gpu';
 const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 
 interface Case {
-  logits: Float32Array; // [B, V]
+  logits: Float32Array; // [B, stride]
   B: number;
   V: number;
+  stride?: number;
   done?: number[];
   eosId?: number;
   padId?: number;
@@ -29,6 +30,7 @@ async function gpuSample(gpu: Gpu, c: Case, steps = 1) {
     history: createBuffer(gpu, B * steps * 4),
     B,
     V,
+    stride: c.stride,
     maxNew: steps,
     eosId: c.eosId ?? 0xffffffff,
     padId: c.padId ?? 0,
@@ -138,6 +140,29 @@ describe('sample: draws', () => {
     expect(a.filter((x, i) => x !== c[i]).length).toBeGreaterThan(B / 2);
   });
 });
+
+describe('sample: a candidate vocabulary narrower than the logits rows (padded embeddings)', () => {
+  it('never returns an id >= V, greedy or sampled, and draws as the reference does on the first V columns', async () => {
+    const gpu = await testGpu();
+    const [B, V, stride] = [6, 23, 32];
+    const logits = randn(B * stride, rng(5), 2);
+    for (let b = 0; b < B; b++) logits[b * stride + V + (b % (stride - V))] = 50; // the true argmax is a padding id
+    const firstV = Float32Array.from({ length: B * V }, (_, i) => logits[Math.floor(i / V) * stride + (i % V)]);
+    const greedy = await gpuSample(gpu, { logits, B, V, stride, params: GREEDY });
+    expect(Array.from(greedy.outs[0])).toEqual(Array.from({ length: B }, (_, b) => argmaxRow(firstV, b, V)));
+    const params = { temperature: 1.5, topK: 0, topP: 1, seed: 9 };
+    const drawn = await gpuSample(gpu, { logits, B, V, stride, params }, 4);
+    for (let s = 0; s < 4; s++) {
+      const want = ref.sample({ logits: firstV, B, V, done: new Array(B).fill(0), eosId: -1, padId: 0, params, step: s }).out;
+      expect(Array.from(drawn.outs[s]), `step ${s}`).toEqual(Array.from(want));
+    }
+    expect(() => sample(gpu, { ...greedyArgs(gpu, B, V), stride: V - 1 })).toThrow(/stride/);
+  });
+});
+
+function greedyArgs(gpu: Gpu, B: number, V: number): SampleArgs {
+  return { logits: createBuffer(gpu, B * V * 4), out: createBuffer(gpu, B * 4), done: createBuffer(gpu, B * 4), B, V, eosId: 0, padId: 0, params: GREEDY };
+}
 
 describe('sample: done, eos, history', () => {
   it('finished rows output padId and stay done; sampling eos finishes a row', async () => {
