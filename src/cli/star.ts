@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { requestGpu } from '../gpu/device';
 import { describeModel, type HubModel } from '../hub/load';
 import { exportPeft } from '../hub/peft';
-import { uploadParams } from '../model/params';
 import { presetConfig } from '../model/config';
 import { createGpuEngine, type GpuEngine } from '../star/gpu_engine';
 import { runStar } from '../star/loop';
@@ -25,7 +24,7 @@ import { isCorrect, parseProblemLine, problemPrompt, type Problem } from '../sta
 import { arithmeticEnd, arithmeticTask } from '../star/tasks/arithmetic_task';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
 import { csqaTask } from '../star/tasks/csqa';
-import { csqaRunConfig, prepareCsqaRun } from '../star/tasks/csqa_run';
+import { createCsqaEngine, csqaRunConfig, prepareCsqaRun } from '../star/tasks/csqa_run';
 import { MODES, type Mode, type StarEvent, type StarSummary } from '../star/types';
 import { type FlagSpec, parseArgs, UsageError, usage } from './args';
 import { logitsCommand } from './logits';
@@ -182,10 +181,7 @@ async function csqaCommand(flags: Record<string, string | number | boolean>): Pr
   process.stderr.write(`${inputs.train.length} training / ${inputs.eval.length} held-out questions; ${cfg.star.mode}, ${cfg.star.iterations} iterations -> ${out}\n`);
   await mkdir(out, { recursive: true });
   await writeFileAtomic(runFile, JSON.stringify(cfg, null, 2) + '\n');
-  const engine = createGpuEngine(gpu, model.cfg, model.tokenizer, {
-    trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim, lora: cfg.lora ?? undefined,
-  });
-  uploadParams(gpu, engine.params, model.tensors);
+  const engine = createCsqaEngine(gpu, cfg, model);
   const task = csqaTask({ train: inputs.train, eval: inputs.eval, fewShot: cfg.fewShot, fewShotInTraining: cfg.fewShotInTraining, maxNewTokens: cfg.maxNewTokens });
   const store = new FolderStore(out);
   const bars = phaseBars();

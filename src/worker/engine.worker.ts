@@ -6,9 +6,9 @@
 import * as Comlink from 'comlink';
 import { requestGpu } from '../gpu/device';
 import { presetConfig } from '../model/config';
-import { uploadParams } from '../model/params';
 import { createGpuEngine } from '../star/gpu_engine';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
+import { createCsqaEngine } from '../star/tasks/csqa_run';
 import { openDb } from '../storage/db';
 import type { EngineApi } from './api';
 import { createEngineApi, type GpuBackend } from './engine';
@@ -30,13 +30,7 @@ async function connectGpu(): Promise<GpuBackend> {
     lost: gpu.lost,
     createEngine: (cfg) =>
       createGpuEngine(gpu, presetConfig(cfg.model), arithmeticTokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim }),
-    createCsqaEngine(cfg, model) {
-      const engine = createGpuEngine(gpu, model.cfg, model.tokenizer, {
-        trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim, lora: cfg.lora ?? undefined,
-      });
-      uploadParams(gpu, engine.params, model.tensors);
-      return engine;
-    },
+    createCsqaEngine: (cfg, model) => createCsqaEngine(gpu, cfg, model),
   };
 }
 

@@ -12,7 +12,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zipRun } from '../../src/storage/archive';
 import { fakeArchive } from '../storage/fixtures';
-import { buildApp, launch, serve } from './harness';
+import { buildApp, launch, serve, until } from './harness';
 
 const MINUTE = 60_000;
 let dist: string;
@@ -24,13 +24,6 @@ const problems: string[] = []; // page errors and CSP violations: there must be 
 const status = () => page.getByTestId('run-status');
 const iteration = () => page.getByTestId('iteration');
 
-async function until(what: string, ok: () => Promise<boolean>, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!(await ok())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms / 1000} s waiting for ${what} (status ${await status().textContent()})`);
-    await page.waitForTimeout(200);
-  }
-}
 
 function watch(p: Page): Page {
   p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
@@ -64,10 +57,10 @@ describe('the STaR app in headless Chromium (WebGPU on SwiftShader)', () => {
 
     const t0 = Date.now();
     await page.getByTestId('start').click();
-    await until('the run to start', async () => (await status().textContent()) === 'running', 30_000);
-    await until('a phase to be current', async () => (await page.locator('.phase.current').count()) === 1, 30_000);
+    await until(page, 'the run to start', async () => (await status().textContent()) === 'running', 30_000);
+    await until(page, 'a phase to be current', async () => (await page.locator('.phase.current').count()) === 1, 30_000);
     expect(await page.locator('.explain-phase.current').count()).toBe(1);
-    await until('iteration 1 to finish', async () => (await iteration().textContent()) === '1', 2 * MINUTE);
+    await until(page, 'iteration 1 to finish', async () => (await iteration().textContent()) === '1', 2 * MINUTE);
     // The accuracy chart has drawn iterations 0 and 1 (uPlot: a canvas and a legend with the digit series).
     await expect.poll(() => page.getByTestId('accuracy-chart').locator('canvas').count()).toBe(1);
     expect(await page.getByTestId('accuracy-chart').locator('.u-legend').textContent()).toMatch(/overall.*1 digit.*2 digits/s);
@@ -76,7 +69,7 @@ describe('the STaR app in headless Chromium (WebGPU on SwiftShader)', () => {
     await mkdir('test-artifacts', { recursive: true });
     await page.screenshot({ path: 'test-artifacts/live-view.png', fullPage: true });
 
-    await until('the run to finish', async () => (await status().textContent()) === 'done', 3 * MINUTE);
+    await until(page, 'the run to finish', async () => (await status().textContent()) === 'done', 3 * MINUTE);
     const seconds = (Date.now() - t0) / 1000;
     console.log(`micro run: ${seconds.toFixed(1)} s from Start to done`);
     expect(seconds).toBeLessThan(120);
@@ -161,19 +154,19 @@ describe('the STaR app in headless Chromium (WebGPU on SwiftShader)', () => {
 
   it('a reload interrupts a running run; Resume continues it from its last completed phase to done', async () => {
     await page.getByTestId('start').click();
-    await until('the run to start', async () => (await status().textContent()) === 'running', 30_000);
-    await until('iteration 1 to finish', async () => (await iteration().textContent()) === '1', 2 * MINUTE);
+    await until(page, 'the run to start', async () => (await status().textContent()) === 'running', 30_000);
+    await until(page, 'iteration 1 to finish', async () => (await iteration().textContent()) === '1', 2 * MINUTE);
     const row1 = await page.locator('table.counts tbody tr').nth(1).textContent();
 
     await page.reload();
-    await until('the reloaded page to show the run as interrupted', async () => (await status().textContent()) === 'interrupted', 30_000);
+    await until(page, 'the reloaded page to show the run as interrupted', async () => (await status().textContent()) === 'interrupted', 30_000);
     expect(await iteration().textContent()).toBe('1');
     expect(await page.getByTestId('run-item').locator('.status').first().textContent()).toBe('interrupted');
     await expect.poll(() => page.getByTestId('resume').isEnabled(), { timeout: 30_000 }).toBe(true);
 
     await page.getByTestId('resume').click();
-    await until('the run to go on', async () => (await status().textContent()) === 'running', 30_000);
-    await until('the run to finish', async () => (await status().textContent()) === 'done', 3 * MINUTE);
+    await until(page, 'the run to go on', async () => (await status().textContent()) === 'running', 30_000);
+    await until(page, 'the run to finish', async () => (await status().textContent()) === 'done', 3 * MINUTE);
     expect(await iteration().textContent()).toBe('2');
     // Iteration 1 was not run again: its record (times included) is the one stored before the reload.
     expect(await page.locator('table.counts tbody tr').nth(1).textContent()).toBe(row1);
@@ -181,7 +174,7 @@ describe('the STaR app in headless Chromium (WebGPU on SwiftShader)', () => {
 
   it('stops a run within a second by ending its worker; the run is then interrupted and resumable', async () => {
     await page.getByTestId('start').click();
-    await until('the run to start', async () => (await status().textContent()) === 'running', 30_000);
+    await until(page, 'the run to start', async () => (await status().textContent()) === 'running', 30_000);
     await page.waitForTimeout(1500);
     // Timed inside the page, from the click to the status change (CPU-emulated WebGPU slows the test driver, not the app).
     await page.evaluate(() => {
@@ -193,7 +186,7 @@ describe('the STaR app in headless Chromium (WebGPU on SwiftShader)', () => {
       }).observe(st, { childList: true, characterData: true, subtree: true });
     });
     await page.getByTestId('stop').click();
-    await until('the run to stop', async () => (await status().textContent()) === 'interrupted', 10_000);
+    await until(page, 'the run to stop', async () => (await status().textContent()) === 'interrupted', 10_000);
     const ms = await page.evaluate(() => {
       const w = window as unknown as { clickAt: number; stoppedAt: number };
       return w.stoppedAt - w.clickAt;

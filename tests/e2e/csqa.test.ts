@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUESTIONS, question } from '../helpers/csqa_questions';
-import { buildApp, launch, serve } from './harness';
+import { buildApp, launch, serve, until } from './harness';
 
 const MINUTE = 60_000;
 const HUB = join(__dirname, '..', 'fixtures', 'hub');
@@ -53,13 +53,6 @@ function hub(route: Route): Promise<void> {
 const status = () => page.getByTestId('run-status');
 const refusal = () => page.getByTestId('refusal');
 
-async function until(what: string, ok: () => Promise<boolean>, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!(await ok())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms / 1000} s waiting for ${what} (status ${await status().textContent()})`);
-    await page.waitForTimeout(200);
-  }
-}
 
 /** Waits for the estimate of the form as it is now, then returns whether Start is enabled. */
 async function settled(): Promise<boolean> {
@@ -71,8 +64,8 @@ async function settled(): Promise<boolean> {
 async function runToDone(): Promise<number> {
   const t0 = Date.now();
   await page.getByTestId('start').click();
-  await until('the run to start', async () => (await status().textContent()) === 'running', 60_000);
-  await until('the run to finish', async () => ['done', 'error'].includes((await status().textContent()) ?? ''), 4 * MINUTE);
+  await until(page, 'the run to start', async () => (await status().textContent()) === 'running', 60_000);
+  await until(page, 'the run to finish', async () => ['done', 'error'].includes((await status().textContent()) ?? ''), 4 * MINUTE);
   expect(await page.locator('.run-error').textContent()).toBe(''); // no error message
   expect(await status().textContent()).toBe('done');
   return (Date.now() - t0) / 1000;

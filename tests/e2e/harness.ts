@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, sep } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -79,4 +79,13 @@ export async function launch(opts: { webgpu: boolean }): Promise<BrowserContext>
   };
   if (!opts.webgpu) await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
   return context;
+}
+
+/** Polls `ok` every 200 ms until it holds; after `ms` fails naming `what` and the run's status on the page. */
+export async function until(page: Page, what: string, ok: () => Promise<boolean>, ms: number): Promise<void> {
+  const t0 = Date.now();
+  while (!(await ok())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms / 1000} s waiting for ${what} (status ${await page.getByTestId('run-status').textContent()})`);
+    await page.waitForTimeout(200);
+  }
 }

@@ -6,12 +6,15 @@
 // The base model is pretrained, so the loop's seed phase stores the loaded weights as "base" and every
 // iteration fine-tunes from them (the task has no seedExamples).
 
+import type { Gpu } from '../../gpu/device';
 import { type HubModel, type HubProgress, loadHubModel } from '../../hub/load';
 import { DEFAULT_LORA, LORA_TARGETS, type LoraConfig, type LoraTarget } from '../../model/lora';
 import { DEFAULT_HUB_MODEL, HUB_PRESETS } from '../../hub/presets';
+import { uploadParams } from '../../model/params';
 import { DEFAULT_OPTIM, type OptimConfig } from '../../train/config';
 import { rng, shuffle } from '../../util/random';
 import { STAR_PRESETS, type StarConfig, validateStarConfig, withMode } from '../config';
+import { createGpuEngine, type GpuEngine } from '../gpu_engine';
 import type { Mode } from '../types';
 import type { CsqaProblem } from './csqa';
 import { type CsqaHubOptions, loadCsqaFromHub, parseCsqaJsonl } from './csqa_data';
@@ -148,4 +151,13 @@ export async function prepareCsqaRun(cfg: CsqaRunConfig, opts: PrepareOptions): 
     fetch: opts.fetch, cache: opts.cache ?? undefined, maxBindingBytes: opts.maxBindingBytes, maxSeq: cfg.maxSeq, onProgress: opts.onProgress,
   });
   return { train, eval: evalSet, model };
+}
+
+/** The run's engine (the CLI's and the web worker's): the loaded model as the base, LoRA adapters per cfg.lora. */
+export function createCsqaEngine(gpu: Gpu, cfg: CsqaRunConfig, model: HubModel): GpuEngine {
+  const engine = createGpuEngine(gpu, model.cfg, model.tokenizer, {
+    trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim, lora: cfg.lora ?? undefined,
+  });
+  uploadParams(gpu, engine.params, model.tensors);
+  return engine;
 }
