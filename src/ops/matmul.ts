@@ -21,7 +21,7 @@ import { checkDims, checkLen, checkNoAlias } from './shapes';
 const shader = { name: 'matmul', code };
 
 /**
- * Threads per workgroup side (the shader's WG override); each thread computes a 4x4 block, so a
+ * Threads per workgroup side on the tiled path (the shader's WG override); each thread computes a 4x4 block, so a
  * workgroup owns a (4*WG)x(4*WG) tile of C. Small products take 8 (32x32 tiles): a 64x64 tile would
  * leave most of its 256 threads idle, and fewer tiles would mean fewer workgroups to spread.
  */
@@ -85,11 +85,12 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   }
   checkNoAlias('matmul', 'c', c, bias ? { a, b, bias } : { a, b });
 
-  // CPU drivers take the barrier-free direct path with 8x8 threads (32x32 tiles); see the shader.
+  // CPU drivers take the barrier-free direct path: 4x4 threads with 8x8 blocks (32x32 tiles); see the shader.
   const direct = gpu.kernels === 'cpu';
-  const WG = direct ? 8 : threadsPerSide(M, N);
-  const tilesN = Math.ceil(N / (4 * WG));
-  const tiles = Math.ceil(M / (4 * WG)) * tilesN;
+  const WG = direct ? 4 : threadsPerSide(M, N);
+  const tile = (direct ? 8 : 4) * WG;
+  const tilesN = Math.ceil(N / tile);
+  const tiles = Math.ceil(M / tile) * tilesN;
   const uniforms = [M, N, K, tilesN, tiles, { f32: alpha }, lda, ldb, ldc, aOff, bOff, cOff];
   // B_F16 only when set, so the f32 variants keep their pipeline keys.
   const flags = { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, WG, ...(bF16 ? { B_F16: 1 } : {}) };
