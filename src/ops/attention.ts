@@ -1,11 +1,31 @@
-// Host side of shaders/attention.wgsl: causal GQA attention with left padding, forward and backward.
+// Host side of shaders/attention.wgsl (workgroup kernels, GPUs) and shaders/attention_row.wgsl (a thread
+// per row, CPU drivers), both prefixed with shaders/attention_common.wgsl: causal GQA attention with left
+// padding, forward and backward.
+import common from '../../shaders/attention_common.wgsl?raw';
 import code from '../../shaders/attention.wgsl?raw';
+import rowCode from '../../shaders/attention_row.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch, perRow, setUniforms, type UniformField } from '../gpu/kernel';
+import { type Dispatch, grid1d, makeDispatch, ROW_THREADS, type Shader, setUniforms, type UniformField } from '../gpu/kernel';
 import { checkDims, checkLen } from './shapes';
 
-const shader = { name: 'attention', code };
+const shader = { name: 'attention', code: common + code };
+const rowShader = { name: 'attention_row', code: common + rowCode };
+
+/** Largest head dim of the row kernels that keep vectors in named vec4 chunks (attention_row.wgsl). */
+const ROW4_MAX_D = 32;
+
+/**
+ * Shader, entry point, constants and grid of a per-row kernel: on GPUs `entry` with a workgroup per row;
+ * on CPU drivers a thread per row, `<entry>_row4` (vectors in registers) where D is a multiple of 4 up
+ * to ROW4_MAX_D, else `<entry>_row`.
+ */
+function rowKernel(gpu: Gpu, entry: string, rows: number, D: number): { shader: Shader; entry: string; constants?: Record<string, number>; workgroups: [number, number] } {
+  if (gpu.kernels !== 'cpu') return { shader, entry, workgroups: grid1d(gpu, rows, 1) };
+  const workgroups = grid1d(gpu, rows, ROW_THREADS);
+  if (D % 4 === 0 && D <= ROW4_MAX_D) return { shader: rowShader, entry: `${entry}_row4`, constants: { DC: D / 4 }, workgroups };
+  return { shader: rowShader, entry: `${entry}_row`, workgroups };
+}
 
 /** Largest head dim: the shader's threads own two output dims each (64 threads). */
 export const MAX_HEAD_DIM = 128;
@@ -90,8 +110,7 @@ export function attention(gpu: Gpu, args: AttentionArgs): Dispatch[] {
   return [
     makeDispatch(gpu, {
       label: 'attention.forward',
-      shader,
-      ...perRow(gpu, 'forward', B * Tq * H),
+      ...rowKernel(gpu, 'forward', B * Tq * H, D),
       uniforms: forwardParams(args, qOffset),
       buffers: { 1: q, 2: k, 3: v, 4: start, 5: out, 6: lse },
     }),
@@ -133,22 +152,19 @@ export function attentionBackward(gpu: Gpu, args: AttentionBackwardArgs): Dispat
     }),
     makeDispatch(gpu, {
       label: 'attention.bwd_dq',
-      shader,
-      ...perRow(gpu, 'bwd_dq', queryRows),
+      ...rowKernel(gpu, 'bwd_dq', queryRows, D),
       uniforms,
       buffers: { ...common, 3: v, 11: delta, 12: dq },
     }),
     makeDispatch(gpu, {
       label: 'attention.bwd_dk',
-      shader,
-      ...perRow(gpu, 'bwd_dk', keyRows),
+      ...rowKernel(gpu, 'bwd_dk', keyRows, D),
       uniforms,
       buffers: { ...common, 3: v, 11: delta, 13: dk },
     }),
     makeDispatch(gpu, {
       label: 'attention.bwd_dv',
-      shader,
-      ...perRow(gpu, 'bwd_dv', keyRows),
+      ...rowKernel(gpu, 'bwd_dv', keyRows, D),
       uniforms,
       buffers: { ...common, 14: dv },
     }),

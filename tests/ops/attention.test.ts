@@ -29,6 +29,8 @@ const CASES: Case[] = [
   { B: 2, T: 7, H: 4, Hkv: 2, D: 8, start: [0, 3] }, // left padding
   { B: 2, T: 70, H: 2, Hkv: 1, D: 128, start: [0, 5] }, // > one chunk of 64 keys, two dims per thread
   { B: 1, T: 150, H: 2, Hkv: 1, D: 6, scale: 1 }, // three key chunks: the running max must move
+  { B: 2, T: 11, H: 4, Hkv: 2, D: 32, start: [2, 0] }, // CPU drivers: the widest row4 kernel (8 vec4 chunks)
+  { B: 1, T: 6, H: 2, Hkv: 2, D: 12 }, // CPU drivers: a partial row4 kernel (3 chunks)
 ];
 
 function inputs(c: Case, seed: number, Tk = c.T) {
@@ -213,5 +215,24 @@ describe('attention shape checks', () => {
     // The unmodified arguments are valid.
     expect(attention(gpu, fwd)).toHaveLength(1);
     expect(attentionBackward(gpu, bwd)).toHaveLength(4);
+  });
+});
+
+describe('attention kernel choice', () => {
+  it('CPU drivers get the vec4-chunk row kernels where D is a multiple of 4 up to 32, the array ones elsewhere', async () => {
+    const gpu = await gpuWith('cpu');
+    const v = (n: number): View => createBuffer(gpu, n * 4);
+    const entries = (D: number) => {
+      const B = 1, T = 3, H = 2, Hkv = 1;
+      const fwd = { q: v(T * H * D), k: v(T * Hkv * D), v: v(T * Hkv * D), out: v(T * H * D), lse: v(H * T), start: v(B), B, Tq: T, Tk: T, H, Hkv, D };
+      const bwd = { ...fwd, T, dout: v(T * H * D), dq: v(T * H * D), dk: v(T * Hkv * D), dv: v(T * Hkv * D), delta: v(H * T) };
+      return [...attention(gpu, fwd), ...attentionBackward(gpu, bwd)].map((d) => d.pipeline.label.split(':').slice(0, 2).join(':'));
+    };
+    expect(entries(16)).toEqual(['attention_row:forward_row4', 'attention:bwd_delta', 'attention_row:bwd_dq_row4', 'attention_row:bwd_dk_row4', 'attention_row:bwd_dv_row4']);
+    expect(entries(32)[0]).toBe('attention_row:forward_row4');
+    expect(entries(36)[0]).toBe('attention_row:forward_row');
+    expect(entries(6)[0]).toBe('attention_row:forward_row');
+    const gpuProfile = await gpuWith('gpu');
+    expect(attention(gpuProfile, { q: createBuffer(gpuProfile, 64), k: createBuffer(gpuProfile, 64), v: createBuffer(gpuProfile, 64), out: createBuffer(gpuProfile, 64), lse: createBuffer(gpuProfile, 16), start: createBuffer(gpuProfile, 16), B: 1, Tq: 1, Tk: 1, H: 1, Hkv: 1, D: 16 })[0].pipeline.label).toMatch(/^attention:forward:/);
   });
 });
