@@ -5,6 +5,10 @@
 //   One workgroup of 256 threads per chunk; thread lid reads elements base + lid + k*256 (k < 16,
 //   coalesced), then a tree in shared memory adds the 256 sums. Grid (host): grid1d(groups, 1) with
 //   groups = ceil(n / CHUNK); group = wid.x + wid.y * nwg.x, surplus groups exit.
+// norm_partials_row (CPU drivers, where a barrier is a context switch): the same partials, thread
+//   `group` summing its whole chunk alone, four running sums over consecutive elements added at the
+//   end (a different order from the tree: the norms agree to rounding). Grid (host): grid1d(groups, 64)
+//   workgroups of 64 threads, group = (wid.x + wid.y * nwg.x) * 64 + lid.
 // norm_total: out[0] = sum of the groups partials, one workgroup of 256 threads (strided loop, then
 //   the same tree). Grid (host): 1 workgroup. Both stages use fixed orders, so the norm is deterministic.
 // update: one thread per element i < n, grid1d(n, 256) workgroups of 256 threads.
@@ -52,6 +56,22 @@ fn norm_partials(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   s_sum[lid] = acc;
   tree_sum(lid);
   if (lid == 0u) { partials[group] = s_sum[0]; }
+}
+
+@compute @workgroup_size(64)
+fn norm_partials_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let group = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (group >= np.groups) { return; }
+  let end = min((group + 1u) * CHUNK, np.n);
+  var i = group * CHUNK;
+  var acc = vec4f(0.0);
+  for (; i + 4u <= end; i += 4u) {
+    let g = vec4f(norm_grads[i], norm_grads[i + 1u], norm_grads[i + 2u], norm_grads[i + 3u]);
+    acc = fma(g, g, acc);
+  }
+  var s = (acc.x + acc.y) + (acc.z + acc.w);
+  for (; i < end; i++) { s = fma(norm_grads[i], norm_grads[i], s); }
+  partials[group] = s;
 }
 
 @compute @workgroup_size(256)

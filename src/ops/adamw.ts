@@ -6,12 +6,12 @@
 import code from '../../shaders/adamw.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch, setUniforms, type UniformField } from '../gpu/kernel';
+import { type Dispatch, grid1d, makeDispatch, perRow, setUniforms, type UniformField } from '../gpu/kernel';
 import { checkLen } from './shapes';
 
 const shader = { name: 'adamw', code };
 
-/** Gradient floats summed by one workgroup of the first norm stage (256 threads x 16). */
+/** Gradient floats summed by one workgroup of the first norm stage (256 threads x 16; one thread on CPU drivers). */
 const CHUNK = 4096;
 
 /** How many floats the `partials` scratch view of gradNormSq must hold for n gradient floats. */
@@ -36,11 +36,10 @@ export function gradNormSq(gpu: Gpu, { grads, partials, out, n }: GradNormArgs):
   return [
     makeDispatch(gpu, {
       shader,
-      entry: 'norm_partials',
+      ...perRow(gpu, 'norm_partials', groups), // CPU drivers: a thread per chunk
       constants: { CHUNK },
       uniforms,
       buffers: { 1: grads, 2: partials },
-      workgroups: grid1d(gpu, groups, 1),
     }),
     makeDispatch(gpu, { shader, entry: 'norm_total', uniforms, buffers: { 2: partials, 3: out }, workgroups: [1] }),
   ];

@@ -5,7 +5,7 @@ import { run } from '../../src/gpu/kernel';
 import { adamw, type AdamwHyper, gradNormPartials, gradNormSq, setAdamwHyper } from '../../src/ops/adamw';
 import * as ref from '../../src/reference/adamw';
 import { randn, rng } from '../../src/util/random';
-import { f32View, readF32, testGpu } from '../helpers/gpu';
+import { f32View, gpuWith, KERNEL_PROFILES, readF32, testGpu } from '../helpers/gpu';
 import { assertClose, FWD } from '../helpers/numeric';
 
 const HYPER: AdamwHyper = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.5, step: 1, maxGradNorm: 0 };
@@ -77,6 +77,11 @@ describe('adamw', () => {
     expect(maxAbsDiff(loose.params, unclipped.params)).toBe(0);
   });
 
+  it('matches the reference with clipping on the other kernel profile too', async () => {
+    const gpu = await testGpu();
+    await compareSteps(await gpuWith(gpu.kernels === 'cpu' ? 'gpu' : 'cpu'), { n: 70_001, decayEnd: 40_000, maxGradNorm: 50, steps: 2, seed: 9 });
+  });
+
   it('matches the reference for n = 300000 with clipping', async () => {
     await compareSteps(await testGpu(), { n: 300_000, decayEnd: 200_003, maxGradNorm: 100, steps: 2, seed: 4 });
   });
@@ -120,10 +125,11 @@ describe('adamw', () => {
 });
 
 describe('gradNormSq', () => {
-  // 4096 is one full first-stage chunk; 4097 spills one float into a second.
-  for (const n of [1, 7, 4096, 4097, 300_000]) {
-    it(`matches the reference sum of squares (n=${n})`, async () => {
-      const gpu = await testGpu();
+  // 4096 is one full first-stage chunk; 4097 spills one float into a second; 4098 leaves a tail of 2
+  // past the last group of four in the thread-per-chunk variant.
+  for (const kernels of KERNEL_PROFILES) for (const n of [1, 7, 4096, 4097, 4098, 300_000]) {
+    it(`matches the reference sum of squares (n=${n}, ${kernels} kernels)`, async () => {
+      const gpu = await gpuWith(kernels);
       const g = randn(n, rng(n));
       const out = createBuffer(gpu, 4);
       const d = gradNormSq(gpu, { grads: f32View(gpu, g), partials: createBuffer(gpu, gradNormPartials(n) * 4), out, n });
