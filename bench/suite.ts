@@ -48,6 +48,8 @@ export function presetMatmuls(preset: string, BT: number, which: ('q_proj' | 'ml
 }
 
 const square = (n: number): MatmulShape => ({ label: `square`, M: n, N: n, K: n, transB: false });
+/** The same product with B (the weight) stored as packed halves, as the frozen base under LoRA is. */
+const withF16B = (s: MatmulShape): MatmulShape => ({ ...s, f16B: true });
 
 function attentionShape(preset: string, B: number, T: number): AttentionShape {
   const c = presetConfig(preset);
@@ -62,7 +64,7 @@ export function plan(quick: boolean): Plan {
   if (quick) {
     return {
       suite: 'quick',
-      matmul: [...presetMatmuls('arithmetic', 128, ['mlp.up']), ...presetMatmuls('gpt5m', 64, ['mlp.up']), square(256)],
+      matmul: [...presetMatmuls('arithmetic', 128, ['mlp.up']), ...presetMatmuls('gpt5m', 64, ['mlp.up']), square(256), withF16B(presetMatmuls('gpt5m', 64, ['mlp.up'])[0])],
       attention: [attentionShape('arithmetic', 4, 32)],
       rmsnorm: [{ label: 'arithmetic BT=128', rows: 128, C: 128 }],
       crossEntropy: [{ label: 'gpt5m BT=128', rows: 128, V: 4096 }],
@@ -81,6 +83,7 @@ export function plan(quick: boolean): Plan {
       ...presetMatmuls('arithmetic', 4096, ['q_proj', 'mlp.up', 'mlp.down']),
       ...presetMatmuls('gpt5m', 4096, ['q_proj', 'mlp.up', 'mlp.down', 'lm_head']),
       square(1024), square(2048), square(4096),
+      ...presetMatmuls('gpt5m', 4096, ['mlp.up']).map(withF16B), withF16B(square(1024)), withF16B(square(4096)),
     ],
     attention: [attentionShape('arithmetic', 32, 128), attentionShape('gpt5m', 16, 256)],
     rmsnorm: [{ label: 'arithmetic BT=4096', rows: 4096, C: 128 }, { label: 'gpt5m BT=4096', rows: 4096, C: 256 }],
@@ -105,13 +108,17 @@ export function parseTrainShapes(text: string): TrainShape[] {
   });
 }
 
-/** Parses "MxNxK,..." into matmul shapes; a trailing "t" stores B as [N,K] (a Linear weight, y = x·W^T). */
+/**
+ * Parses "MxNxK,..." into matmul shapes; a trailing "t" stores B as [N,K] (a Linear weight, y = x·W^T),
+ * a trailing "h" (after any "t") stores B as packed halves.
+ */
 export function parseMatmulShapes(text: string): MatmulShape[] {
   return text.split(',').map((item) => {
-    const m = /^(\d+)x(\d+)x(\d+)(t?)$/.exec(item.trim());
-    if (!m) throw new Error(`matmul shape "${item}" is not MxNxK or MxNxKt (e.g. 1024x1024x1024)`);
+    const m = /^(\d+)x(\d+)x(\d+)(t?)(h?)$/.exec(item.trim());
+    if (!m) throw new Error(`matmul shape "${item}" is not MxNxK, MxNxKt, MxNxKh or MxNxKth (e.g. 1024x1024x1024)`);
     const [M, N, K] = [Number(m[1]), Number(m[2]), Number(m[3])];
-    return { label: m[4] ? 'linear x·W^T' : M === N && N === K ? 'square' : 'plain', M, N, K, transB: m[4] === 't' };
+    const shape: MatmulShape = { label: m[4] ? 'linear x·W^T' : M === N && N === K ? 'square' : 'plain', M, N, K, transB: m[4] === 't' };
+    return m[5] ? { ...shape, f16B: true } : shape;
   });
 }
 
@@ -157,7 +164,8 @@ export async function runSuite(gpu: Gpu, p: Plan, opts: SuiteOptions): Promise<C
   if (want('matmul')) {
     for (const s of p.matmul) {
       let c = await matmulCase(gpu, s, p.kernelBudget, opts.peakTflops);
-      for (const peer of opts.peers) c = await addPeer(c, peer, opts, () => peer.matmul(s), p.kernelBudget);
+      // The peers' matmuls are f32: f16-B cases have no peer.
+      if (!s.f16B) for (const peer of opts.peers) c = await addPeer(c, peer, opts, () => peer.matmul(s), p.kernelBudget);
       done(c);
     }
   }

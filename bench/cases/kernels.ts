@@ -8,6 +8,7 @@ import { attention, attentionBackward } from '../../src/ops/attention';
 import { crossEntropy } from '../../src/ops/cross_entropy';
 import { matmul } from '../../src/ops/matmul';
 import { rmsnorm } from '../../src/ops/rmsnorm';
+import { packF16 } from '../../src/util/half';
 import { randn, rng } from '../../src/util/random';
 import {
   attentionBackwardFlops, attentionForwardFlops, crossEntropyBytes, giga, matmulFlops, mfu, rmsnormBytes,
@@ -23,6 +24,8 @@ export interface MatmulShape {
   K: number;
   /** B stored [N,K] (a Linear weight): y = x·W^T. */
   transB: boolean;
+  /** B in half precision, packed two per 32-bit word (the frozen base weights under LoRA); f32 sums. */
+  f16B?: boolean;
 }
 
 const randView = (gpu: Gpu, n: number, seed: number, label: string, std = 1): View => createWith(gpu, randn(n, rng(seed), std), label);
@@ -37,21 +40,23 @@ function destroy(...views: View[]): void {
 }
 
 export function matmulName(s: MatmulShape): string {
-  return `matmul ${s.label} ${s.M}x${s.N}x${s.K}`;
+  return `matmul ${s.label} ${s.M}x${s.N}x${s.K}${s.f16B ? ' f16 B' : ''}`;
 }
 
-/** Our matmul, f32, at one shape: GFLOP/s = 2MNK / time. */
+/** Our matmul at one shape, B in f32 or packed f16 (A, C and the sums f32): GFLOP/s = 2MNK / time. */
 export async function matmulCase(gpu: Gpu, s: MatmulShape, b: Budget, peakTflops?: number): Promise<CaseResult> {
   const { M, N, K, transB } = s;
+  const f16B = s.f16B ?? false;
   const a = randView(gpu, M * K, 1, 'bench.a');
-  const w = randView(gpu, K * N, 2, 'bench.b');
+  const wData = randn(K * N, rng(2));
+  const w = f16B ? createWith(gpu, packF16(wData), 'bench.b (f16)') : createWith(gpu, wData, 'bench.b');
   const c = createBuffer(gpu, M * N * 4, 'bench.c');
-  const t = await timeDispatches(gpu, matmul(gpu, { a, b: w, c, M, N, K, transB }), b);
+  const t = await timeDispatches(gpu, matmul(gpu, { a, b: w, c, M, N, K, transB, bF16: f16B }), b);
   destroy(a, w, c);
   const flops = matmulFlops(M, N, K);
   return {
     name: matmulName(s), group: 'matmul', value: giga(flops) / t.median, unit: 'GFLOP/s', seconds: t.median, flops,
-    mfu: mfu(flops, t.median, peakTflops), params: { M, N, K, transB, iters: t.iters },
+    mfu: mfu(flops, t.median, peakTflops), params: { M, N, K, transB, bDtype: f16B ? 'f16 (packed)' : 'f32', iters: t.iters },
   };
 }
 

@@ -1,13 +1,13 @@
 // The benchmark harness works: FLOP accounting, timing arithmetic, the JSON document's shape, and the
 // smallest case end to end on micro shapes. No timed assertions: benchmarks print numbers, tests don't judge them.
 import { describe, expect, it } from 'vitest';
-import { matmulCase } from '../../bench/cases/kernels';
+import { matmulCase, matmulName } from '../../bench/cases/kernels';
 import {
   attentionBackwardFlops, attentionForwardFlops, causalPairs, crossEntropyBytes, linearParams, matmulFlops, mfu, paramCount,
   rmsnormBytes, trainStepFlops,
 } from '../../bench/flops';
 import { type BenchDocument, checkDocument, formatTable, withPeer } from '../../bench/report';
-import { GROUPS, plan } from '../../bench/suite';
+import { GROUPS, parseMatmulShapes, plan } from '../../bench/suite';
 import { itersFor, median, timeIt } from '../../bench/timing';
 import { presetConfig } from '../../src/model/config';
 import { paramSpecs } from '../../src/model/params';
@@ -77,13 +77,34 @@ describe('the suite', () => {
     const quick = plan(true);
     const full = plan(false);
     expect(quick.matmul.every((s) => s.M * s.N * s.K < 1024 ** 3)).toBe(true);
-    expect(full.matmul.filter((s) => s.label === 'square').map((s) => s.M)).toEqual([1024, 2048, 4096]);
+    expect(full.matmul.filter((s) => s.label === 'square' && !s.f16B).map((s) => s.M)).toEqual([1024, 2048, 4096]);
     expect(full.train.map((s) => s.preset)).toEqual(['arithmetic', 'gpt5m']);
     expect(full.generate.map((s) => s.B)).toEqual([1, 64, 256]);
     expect(quick.decode.map((s) => s.B)).toEqual([1, 64, 256]);
     for (const d of quick.decode) expect(d.from + 1 + quick.generateRepeats * d.steps).toBeLessThanOrEqual(256);
     for (const d of full.decode) expect(d.from + 1 + full.generateRepeats * d.steps).toBeLessThanOrEqual(256);
     expect([...GROUPS]).toContain('star');
+    // Both suites time the packed-f16 weights the LoRA base uses, and only there B is not f32.
+    expect(quick.matmul.filter((s) => s.f16B).map(matmulName)).toEqual(['matmul gpt5m mlp.up [BT,C]x[F,C]^T 64x768x256 f16 B']);
+    expect(full.matmul.filter((s) => s.f16B).map((s) => `${s.M}x${s.N}x${s.K}`)).toEqual(['4096x768x256', '1024x1024x1024', '4096x4096x4096']);
+  });
+
+  it('parses matmul shapes, with B transposed (t) and in f16 (h)', () => {
+    expect(parseMatmulShapes('8x12x16,8x12x16t,8x12x16h,8x12x16th')).toEqual([
+      { label: 'plain', M: 8, N: 12, K: 16, transB: false },
+      { label: 'linear x·W^T', M: 8, N: 12, K: 16, transB: true },
+      { label: 'plain', M: 8, N: 12, K: 16, transB: false, f16B: true },
+      { label: 'linear x·W^T', M: 8, N: 12, K: 16, transB: true, f16B: true },
+    ]);
+    expect(() => parseMatmulShapes('8x12x16ht')).toThrow(/MxNxKth/);
+  });
+
+  it('times an f16-B matmul: same FLOPs, named as such', async () => {
+    const gpu = await testGpu();
+    const c = await matmulCase(gpu, { label: 'micro', M: 8, N: 12, K: 16, transB: true, f16B: true }, { targetSeconds: 0.01, repeats: 2, maxSeconds: 0.05 });
+    expect(c.name).toBe('matmul micro 8x12x16 f16 B');
+    expect(c.flops).toBe(2 * 8 * 12 * 16);
+    expect(c.params).toMatchObject({ bDtype: 'f16 (packed)' });
   });
 
   it('runs the smallest case on micro shapes and produces a valid JSON document', async () => {
