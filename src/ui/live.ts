@@ -163,7 +163,8 @@ export function liveView(deps: LiveDeps): LiveView {
     resumeBtn.disabled = !canResume;
     resumeBtn.title = canResume ? 'Continue from the last completed phase.' : 'Another run is going, or there is no GPU.';
     const note = run.error
-      ?? (run.status === 'interrupted' ? 'This run was cut off: the page was closed or reloaded, or Stop was pressed. Resume continues from its last completed phase.'
+      ?? (run.elsewhere ? 'This run is going in another tab or window of this page: watch, pause or stop it there.'
+        : run.status === 'interrupted' ? 'This run was cut off: the page was closed or reloaded, or Stop was pressed. Resume continues from its last completed phase.'
         : run.status === 'paused' ? 'Paused. Resume continues from its last completed phase.' : '');
     error.hidden = note === '';
     error.classList.toggle('info', !run.error);

@@ -26,7 +26,10 @@ export interface CsqaFiles {
 }
 
 /** What the page shows of a run (the stored record, with 'running' read as 'interrupted' unless it is live). */
-export type RunInfo = Omit<RunMeta, 'version'>;
+export type RunInfo = Omit<RunMeta, 'version'> & {
+  /** Status 'running', in another tab or window of the page (which holds the run's lock): watch it there. */
+  elsewhere?: boolean;
+};
 
 export interface GpuInfo {
   description: string;

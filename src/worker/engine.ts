@@ -1,8 +1,9 @@
 // The EngineApi (./api.ts) over its two dependencies: a GPU (acquired on first use, again after a loss)
 // and the IndexedDB database. engine.worker.ts gives it the real GPU; tests give it a scripted engine
-// on fake-indexeddb. One run is live at a time; a stored 'running' run that is not the live one was
-// cut off (the page reloaded or Stop ended the worker) and is listed as 'interrupted'. CommonsenseQA's
-// model and questions are read through ./csqa.ts.
+// on fake-indexeddb. One run is live at a time, and the worker running it holds its lock (./locks.ts),
+// so another tab can neither resume nor delete it. A stored 'running' run that is neither live here nor
+// locked elsewhere was cut off (the page reloaded or Stop ended the worker) and is listed as
+// 'interrupted'. CommonsenseQA's model and questions are read through ./csqa.ts.
 
 import { describeModel, type HubModel } from '../hub/load';
 import type { RunConfig } from '../star/run_config';
@@ -18,6 +19,7 @@ import type { CsqaFiles, EngineApi, EngineEvent, GpuInfo, RunInfo } from './api'
 import { createCsqaInputs, type HubDeps } from './csqa';
 import { calibrateCsqa, csqaCalibrationKey } from './csqa_estimate';
 import { type Calibration, calibrate, calibrationKey, estimateRun, type Limits } from './estimate';
+import { defaultLocks, type RunLocks } from './locks';
 import { completedRecords, rationaleRows } from './records';
 import { type OpenedEngine, type Session, startSession } from './session';
 
@@ -37,6 +39,8 @@ export interface EngineDeps {
   connectGpu(): Promise<GpuBackend>;
   /** Where CommonsenseQA downloads come from and are cached (default: fetch and the Cache API). */
   hub?: HubDeps;
+  /** Who runs which run, across tabs (default: the Web Locks API where it exists). */
+  locks?: RunLocks;
   now?(): number;
 }
 
@@ -44,6 +48,7 @@ const PROGRESS_EVERY_MS = 100;
 
 export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the live session's end. */ settled(): Promise<void> } {
   const { db } = deps;
+  const locks = deps.locks ?? defaultLocks();
   let gpu: Promise<GpuBackend> | null = null;
   let live: { runId: string; session: Promise<Session> } | null = null;
   const csqa = createCsqaInputs(deps.hub);
@@ -59,10 +64,20 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
     return gpu;
   };
 
-  const info = (m: RunMeta): RunInfo => {
+  /** A stored run as listed: 'running' stays so only where it is live here or locked by another tab. */
+  const info = (m: RunMeta, lockedElsewhere: Set<string>): RunInfo => {
     const { version: _v, ...rest } = m;
-    return m.status === 'running' && m.id !== live?.runId ? { ...rest, status: 'interrupted' } : rest;
+    if (m.status !== 'running' || m.id === live?.runId) return rest;
+    return lockedElsewhere.has(m.id) ? { ...rest, elsewhere: true } : { ...rest, status: 'interrupted' };
   };
+  /** Runs locked by another tab or worker (not the one live here). */
+  const elsewhere = async (): Promise<Set<string>> => {
+    const held = await locks.held();
+    if (live) held.delete(live.runId);
+    return held;
+  };
+  const goingElsewhere = (name: string) =>
+    new Error(`Run "${name}" is going in another tab or window of this page. Watch or stop it there, or close that tab and resume it here.`);
 
   /** The engine of a run: arithmetic's at once; CommonsenseQA's once its model has loaded (with byte progress). */
   const openEngine = async (g: GpuBackend, meta: RunMeta, emit: (e: EngineEvent) => void, signal: AbortSignal): Promise<OpenedEngine> => {
@@ -91,14 +106,23 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
     } };
   };
 
-  const launch = (meta: RunMeta, onEvent: (e: EngineEvent) => void): Promise<void> => {
+  const launch = async (meta: RunMeta, onEvent: (e: EngineEvent) => void): Promise<void> => {
+    const release = await locks.tryHold(meta.id);
+    if (!release) throw goingElsewhere(meta.name);
+    if (live) {
+      release();
+      needIdle(); // throws: a run started here while the lock was being taken
+    }
     const session = (async () => {
       const g = await connect();
       return startSession(meta, { db, open: (signal) => openEngine(g, meta, onEvent, signal), lost: g.lost, device: g.info.description || g.info.vendor, emit: onEvent, now: deps.now });
     })();
     live = { runId: meta.id, session };
     const entry = live;
-    const end = () => live === entry && (live = null);
+    const end = () => {
+      if (live === entry) live = null;
+      release();
+    };
     session.then((s) => s.done.then(end), end);
     return session.then(() => undefined);
   };
@@ -173,16 +197,19 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
     },
 
     async listRuns() {
-      return (await listRuns(db)).map(info);
+      const locked = await elsewhere();
+      return (await listRuns(db)).map((m) => info(m, locked));
     },
 
     async getRun(runId) {
       const m = await getRun(db, runId);
-      return m && info(m);
+      return m && info(m, await elsewhere());
     },
 
     async deleteRun(runId) {
       if (live?.runId === runId) throw new Error('This run is going: pause or stop it before deleting it.');
+      const m = await getRun(db, runId);
+      if (m && (await elsewhere()).has(runId)) throw goingElsewhere(m.name);
       await deleteRun(db, runId);
     },
 
@@ -197,7 +224,7 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
 
     async exportRun(runId) {
       const { meta, archive } = await readRunArchive(db, runId);
-      const zip = zipRun(info(meta) as RunMeta, archive);
+      const zip = zipRun(info(meta, new Set()) as RunMeta, archive); // a run going elsewhere is exported as it stands
       return zip.buffer.byteLength === zip.byteLength ? (zip.buffer as ArrayBuffer) : (zip.slice().buffer as ArrayBuffer);
     },
 

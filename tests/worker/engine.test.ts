@@ -10,6 +10,7 @@ import { openDb } from '../../src/storage/db';
 import { IdbRunStore } from '../../src/storage/run_store';
 import type { EngineEvent, GpuInfo } from '../../src/worker/api';
 import { createEngineApi, type GpuBackend } from '../../src/worker/engine';
+import { memoryLocks } from '../../src/worker/locks';
 import { type FakeEngineOptions, fakeEngine, microConfig } from '../storage/fixtures';
 
 let n = 0;
@@ -126,6 +127,46 @@ describe('EngineApi', async () => {
     const done = (await fresh.getRun(id))!;
     expect(done.status).toBe('done');
     expect(timeless(done.iterations)).toEqual(timeless(refRun.iterations));
+  });
+
+  it('keeps a run to the tab running it: another tab sees it going and can neither resume nor delete it', async () => {
+    const locks = memoryLocks(); // the origin's locks, as two tabs' workers share them
+    let stall = false;
+    const s = setup({ tick: () => (stall ? new Promise(() => {}) : Promise.resolve()) });
+    const tabA = createEngineApi({ db: s.db, connectGpu: fakeGpu({ tick: () => (stall ? new Promise(() => {}) : Promise.resolve()) }).connectGpu, locks });
+    const id = await tabA.start(microConfig(), 'two tabs', s.onEvent);
+    await waitFor(() => s.events.some((e) => e.kind === 'phase' && e.iteration === 1));
+    stall = true; // tab A is busy mid-phase
+    const tabB = createEngineApi({ db: s.db, connectGpu: fakeGpu().connectGpu, locks });
+    const seen = (await tabB.listRuns()).find((r) => r.id === id)!;
+    expect(seen).toMatchObject({ status: 'running', elsewhere: true });
+    expect(await tabB.getRun(id)).toMatchObject({ status: 'running', elsewhere: true });
+    await expect(tabB.resume(id, () => {})).rejects.toThrow(/going in another tab or window.*close that tab and resume it here/);
+    await expect(tabB.deleteRun(id)).rejects.toThrow(/going in another tab/);
+    expect(await tabB.getRun(id)).toBeDefined();
+    // Tab A is closed (its worker ends and the browser drops its lock): tab B lists it interrupted and resumes it.
+    const tabC = createEngineApi({ db: s.db, connectGpu: fakeGpu().connectGpu, locks: memoryLocks() });
+    expect((await tabC.getRun(id))!.status).toBe('interrupted');
+    await tabC.resume(id, () => {});
+    await tabC.settled();
+    expect((await tabC.getRun(id))!.status).toBe('done');
+    expect(timeless((await tabC.getRun(id))!.iterations)).toEqual(timeless(refRun.iterations));
+  });
+
+  it('releases the lock when a run pauses, so another tab may resume it', async () => {
+    const locks = memoryLocks();
+    const s = setup({ tick: () => new Promise((r) => setTimeout(r, 1)) });
+    const tabA = createEngineApi({ db: s.db, connectGpu: fakeGpu({ tick: () => new Promise((r) => setTimeout(r, 1)) }).connectGpu, locks });
+    const id = await tabA.start(microConfig(), 'handed over', s.onEvent);
+    await waitFor(() => s.events.some((e) => e.kind === 'phase' && e.iteration === 1));
+    expect(await locks.held()).toEqual(new Set([id]));
+    await tabA.pause();
+    expect(await locks.held()).toEqual(new Set());
+    const tabB = createEngineApi({ db: s.db, connectGpu: fakeGpu().connectGpu, locks });
+    await tabB.resume(id, () => {});
+    await tabB.settled();
+    expect((await tabB.getRun(id))!.status).toBe('done');
+    expect(await locks.held()).toEqual(new Set());
   });
 
   it('pauses on a lost device with the reason, and resumes on a new device', async () => {
