@@ -1,20 +1,28 @@
-// `npx vite-node bench/profile.ts -- [--train preset:BxT] [--repeats N]`
+// `npx vite-node bench/profile.ts -- [--train preset:BxT] [--decode preset:B] [--repeats N]`
 //
-// Where the time of one training step goes, per kernel, for both kernel profiles side by side on this
-// adapter: 'gpu' (shared-memory tiles, a workgroup per row) and 'cpu' (barrier-free, a thread per row; see
-// src/gpu/device.ts). The whole step is timed as the trainer submits it (one command buffer); then each of
-// its dispatches alone, summed by kernel (matmul split by layout), so the table says which kernels
-// dominate and what each profile costs. Ratios are gpu-profile time / cpu-profile time of the same work.
+// Where the time of one training step (or one decode step) goes, per kernel, for both kernel profiles
+// side by side on this adapter: 'gpu' (shared-memory tiles, a workgroup per row) and 'cpu' (barrier-free,
+// a thread per row; see src/gpu/device.ts). The whole step is timed as the product submits it (one
+// command buffer); then each of its dispatches alone, summed by kernel (matmul split by layout), so the
+// table says which kernels dominate and what each profile costs. Ratios are gpu-profile time /
+// cpu-profile time of the same work. A decode step is the generator's: the Tq = 1 inference plan at
+// position 64 of the cache (KV append, attention over 65 keys, logits) and greedy sampling, all B rows live.
 
 import { type FlagSpec, parseArgs, UsageError, usage } from '../src/cli/args';
 import { type Gpu, type KernelProfile, requestGpu } from '../src/gpu/device';
-import { run, submit } from '../src/gpu/kernel';
+import { createBuffer, upload } from '../src/gpu/buffers';
+import { type Dispatch, encode, run, submit } from '../src/gpu/kernel';
+import { GREEDY } from '../src/generate/generate';
 import { presetConfig } from '../src/model/config';
+import { createInferencePlan, createKvCache, uploadPositions } from '../src/model/inference';
+import { createParamBuffers, initParams, layoutParams, uploadParams } from '../src/model/params';
+import { sample, setSampleStep } from '../src/ops/sampling';
 import { createTrainer } from '../src/train/trainer';
 import { parseTrainShapes } from './suite';
 
 const FLAGS: Record<string, FlagSpec> = {
-  train: { type: 'string', help: 'the model preset and batch shape, preset:BxT (default arithmetic-tiny:16x96)' },
+  train: { type: 'string', help: 'the model preset and batch shape, preset:BxT (default arithmetic-tiny:16x96 when --decode is absent)' },
+  decode: { type: 'string', help: 'profile a decode step instead (or as well): preset:B, e.g. arithmetic-small:128' },
   repeats: { type: 'int', help: 'timed submissions per measurement (default 3)' },
   help: { type: 'bool', help: 'print this help' },
 };
@@ -28,7 +36,62 @@ function kernelOf(label: string): string {
   return label.includes(' tA') ? 'matmul dW (A^T)' : label.includes(' tB') ? 'matmul x·W^T' : 'matmul dX';
 }
 
-async function profile(gpu: Gpu, preset: string, B: number, T: number, repeats: number) {
+interface Profile {
+  step: number;
+  dispatches: number;
+  byKernel: Map<string, number>;
+}
+
+/** Times `step` whole, then each of `dispatches` alone, summed by kernel. */
+async function timeStep(gpu: Gpu, step: () => void, dispatches: readonly Dispatch[], repeats: number): Promise<Profile> {
+  step(); // compiles every pipeline
+  await run(gpu, []);
+  let t0 = performance.now();
+  for (let i = 0; i < repeats; i++) step();
+  await run(gpu, []);
+  const time = ms(t0) / repeats;
+  const byKernel = new Map<string, number>();
+  for (const d of dispatches) {
+    t0 = performance.now();
+    for (let i = 0; i < repeats; i++) submit(gpu, [d]);
+    await run(gpu, []);
+    const k = kernelOf(d.label);
+    byKernel.set(k, (byKernel.get(k) ?? 0) + ms(t0) / repeats);
+  }
+  return { step: time, dispatches: dispatches.length, byKernel };
+}
+
+/** One decode step of the generator at cache position 64, B rows, every row live (EOS never sampled). */
+async function profileDecode(gpu: Gpu, preset: string, B: number, repeats: number): Promise<Profile> {
+  const cfg = presetConfig(preset);
+  const S = cfg.maxSeq;
+  const pos = Math.min(64, S - 1);
+  const params = createParamBuffers(gpu, layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize), 'profile.params');
+  uploadParams(gpu, params, initParams(cfg, 1));
+  const cache = createKvCache(gpu, cfg, B, S);
+  const start = createBuffer(gpu, B * 4, 'profile.start');
+  const done = createBuffer(gpu, B * 4, 'profile.done');
+  const history = createBuffer(gpu, B * S * 4, 'profile.history');
+  const plan = createInferencePlan(gpu, cfg, params, cache, 1, start);
+  upload(gpu, plan.tokens, new Uint32Array(B).fill(3));
+  const args = { logits: plan.logits, out: plan.tokens, history, done, B, V: cfg.vocab, maxNew: S, eosId: cfg.vocab, padId: 0, params: GREEDY };
+  const samp = sample(gpu, args);
+  setSampleStep(gpu, samp, args, pos);
+  uploadPositions(gpu, plan, new Uint32Array(B), pos);
+  const step = () => {
+    const enc = gpu.device.createCommandEncoder();
+    plan.encode(enc, pos); // the same position every time: the same work every step
+    const pass = enc.beginComputePass();
+    encode(pass, samp);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+  };
+  const r = await timeStep(gpu, step, [...plan.dispatches, ...samp], repeats);
+  for (const v of [...cache.k, ...cache.v, start, done, history, ...params.segments]) v.buffer.destroy();
+  return r;
+}
+
+async function profile(gpu: Gpu, preset: string, B: number, T: number, repeats: number): Promise<Profile> {
   const cfg = presetConfig(preset);
   const tr = createTrainer(gpu, cfg, { B, T });
   const BT = B * T;
@@ -37,22 +100,25 @@ async function profile(gpu: Gpu, preset: string, B: number, T: number, repeats: 
     targets: Uint32Array.from({ length: BT }, (_, i) => (i * 7 + 1) % cfg.vocab),
     mask: new Float32Array(BT).fill(1),
   });
-  tr.trainStep(10); // compiles every pipeline
-  await run(gpu, []);
-  let t0 = performance.now();
-  for (let i = 0; i < repeats; i++) tr.trainStep(10);
-  await run(gpu, []);
-  const step = ms(t0) / repeats;
-  const byKernel = new Map<string, number>();
-  for (const d of tr.stepDispatches) {
-    t0 = performance.now();
-    for (let i = 0; i < repeats; i++) submit(gpu, [d]);
-    await run(gpu, []);
-    const k = kernelOf(d.label);
-    byKernel.set(k, (byKernel.get(k) ?? 0) + ms(t0) / repeats);
-  }
+  const r = await timeStep(gpu, () => tr.trainStep(10), tr.stepDispatches, repeats);
   tr.destroy();
-  return { step, dispatches: tr.stepDispatches.length, byKernel };
+  return r;
+}
+
+/** The two profiles' results as a Markdown table, slowest kernel (cpu profile) first. */
+function table(title: string, g: Profile, c: Profile): string {
+  const rows = [...new Set([...g.byKernel.keys(), ...c.byKernel.keys()])].sort((x, y) => (c.byKernel.get(y) ?? 0) - (c.byKernel.get(x) ?? 0));
+  const f = (x: number | undefined) => (x === undefined ? '' : x.toFixed(1));
+  return [
+    `${title}, ${g.dispatches} dispatches; ms per step and per kernel (each dispatch alone, summed)`,
+    '| kernel | gpu profile ms | cpu profile ms | gpu / cpu |',
+    '| --- | ---: | ---: | ---: |',
+    `| **whole step (one command buffer)** | ${f(g.step)} | ${f(c.step)} | ${(g.step / c.step).toFixed(2)} |`,
+    ...rows.map((k) => {
+      const [x, y] = [g.byKernel.get(k), c.byKernel.get(k)];
+      return `| ${k} | ${f(x)} | ${f(y)} | ${x !== undefined && y ? (x / y).toFixed(2) : ''} |`;
+    }),
+  ].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -61,29 +127,34 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage('npx vite-node bench/profile.ts -- [flags]', FLAGS) + '\n');
     return 0;
   }
-  const [{ preset, B, T }] = parseTrainShapes((flags.train as string | undefined) ?? 'arithmetic-tiny:16x96');
+  const decode = flags.decode as string | undefined;
+  const train = (flags.train as string | undefined) ?? (decode ? undefined : 'arithmetic-tiny:16x96');
   const repeats = (flags.repeats as number | undefined) ?? 3;
   if (repeats < 1) throw new UsageError('--repeats must be at least 1.');
+  let decodeShape: { preset: string; B: number } | undefined;
+  if (decode) {
+    const m = /^([\w-]+):(\d+)$/.exec(decode.trim());
+    if (!m || Number(m[2]) < 1) throw new UsageError(`--decode "${decode}" is not preset:B (e.g. arithmetic-small:128)`);
+    presetConfig(m[1]); // throws on an unknown preset
+    decodeShape = { preset: m[1], B: Number(m[2]) };
+  }
+  const trainShape = train ? parseTrainShapes(train)[0] : undefined;
   const gpu = await requestGpu();
   const a = gpu.adapter;
   process.stderr.write(`device: ${a.description || a.device} [${a.vendor} ${a.architecture}] via ${a.backend}; default profile ${gpu.kernels}\n`);
   const profiles: KernelProfile[] = ['gpu', 'cpu'];
-  const results = [];
-  for (const kernels of profiles) results.push(await profile({ ...gpu, kernels }, preset, B, T, repeats));
-  const [g, c] = results;
-  const rows = [...new Set([...g.byKernel.keys(), ...c.byKernel.keys()])].sort((x, y) => (c.byKernel.get(y) ?? 0) - (c.byKernel.get(x) ?? 0));
-  const f = (x: number | undefined) => (x === undefined ? '' : x.toFixed(1));
-  const lines = [
-    `train step ${preset} B${B} T${T}, ${g.dispatches} dispatches; ms per step and per kernel (each dispatch alone, summed)`,
-    '| kernel | gpu profile ms | cpu profile ms | gpu / cpu |',
-    '| --- | ---: | ---: | ---: |',
-    `| **whole step (one command buffer)** | ${f(g.step)} | ${f(c.step)} | ${(g.step / c.step).toFixed(2)} |`,
-    ...rows.map((k) => {
-      const [x, y] = [g.byKernel.get(k), c.byKernel.get(k)];
-      return `| ${k} | ${f(x)} | ${f(y)} | ${x !== undefined && y ? (x / y).toFixed(2) : ''} |`;
-    }),
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
+  const out: string[] = [];
+  if (trainShape) {
+    const { preset, B, T } = trainShape;
+    const [g, c] = [await profile({ ...gpu, kernels: profiles[0] }, preset, B, T, repeats), await profile({ ...gpu, kernels: profiles[1] }, preset, B, T, repeats)];
+    out.push(table(`train step ${preset} B${B} T${T}`, g, c));
+  }
+  if (decodeShape) {
+    const { preset, B } = decodeShape;
+    const [g, c] = [await profileDecode({ ...gpu, kernels: profiles[0] }, preset, B, repeats), await profileDecode({ ...gpu, kernels: profiles[1] }, preset, B, repeats)];
+    out.push(table(`decode step ${preset} B${B} at position 64`, g, c));
+  }
+  process.stdout.write(out.join('\n\n') + '\n');
   return 0;
 }
 

@@ -102,6 +102,8 @@ export interface InferencePlan {
   logits: View; // [B, V] logits of the last position of each sequence
   /** Encodes the plan at write position pos0 (rows pos0..pos0+Tq-1 of the cache). */
   encode(enc: GPUCommandEncoder, pos0: number): void;
+  /** Every dispatch of one encode, in order (for profiling: bench/profile.ts times them one by one). */
+  dispatches: readonly Dispatch[];
 }
 
 /** Builds the dispatches for Tq new tokens per sequence. `start` may be shared between plans. */
@@ -188,7 +190,7 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
   ];
 
   return {
-    B, Tq, tokens, positions, start: startView, logits,
+    B, Tq, tokens, positions, start: startView, logits, dispatches: [...body, ...head],
     encode(enc, pos0) {
       for (const c of kvCalls) setKvWritePos(gpu, c.ds, c.args, pos0);
       for (const c of attnCalls) setAttentionOffset(gpu, c.ds, c.args, pos0);
