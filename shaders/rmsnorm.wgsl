@@ -14,6 +14,10 @@
 // forward_row, backward_dx_row: the same, one thread per row (the host picks them on CPU drivers,
 // where each barrier costs a context switch). Grid (host): grid1d(BT, 64); row = flat group * 64 + lid.
 //
+// add_forward, add_forward_row: the residual add fused in front of forward. x = a + b (elementwise, as
+// shaders/add.wgsl computes it) is written to `sum`, the residual stream's next value, and normalized as
+// above: one dispatch instead of two, with the same bits. Same threads and grids as forward/forward_row.
+//
 // backward_dw: dw[c] = sum_r dy[r, c] * x[r, c] * rstd[r] (always overwritten). A workgroup of 64x4
 // threads owns 64 columns: thread (tx, ty) sums rows ty, ty+4, ... of column 64*g + tx in order, then
 // the 4 partial sums are added in a fixed order in shared memory, so the result is deterministic.
@@ -45,6 +49,11 @@ const DW_SLICES = 4u;
 @group(0) @binding(6) var<storage, read> rstd: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dw: array<f32>;
+
+// fused residual add bindings (add_forward*): x = res_a + res_b, written to sum
+@group(0) @binding(9) var<storage, read> res_a: array<f32>;
+@group(0) @binding(10) var<storage, read> res_b: array<f32>;
+@group(0) @binding(11) var<storage, read_write> sum: array<f32>;
 
 var<workgroup> red: array<f32, WG>;
 
@@ -158,4 +167,42 @@ fn backward_dx_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
     let g = r * (w[c] * dy[i] - x[i] * k);
     if (ACCUMULATE) { dx[i] += g; } else { dx[i] = g; }
   }
+}
+
+@compute @workgroup_size(WG)
+fn add_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }
+  let base = row * p.C;
+  var ss = 0.0;
+  for (var c = lid; c < p.C; c += WG) {
+    let v = res_a[base + c] + res_b[base + c];
+    sum[base + c] = v;
+    ss += v * v;
+  }
+  red[lid] = ss;
+  workgroupBarrier();
+  let r = inverseSqrt(reduce_sum(lid) / f32(p.C) + p.eps);
+  for (var c = lid; c < p.C; c += WG) {
+    y[base + c] = (res_a[base + c] + res_b[base + c]) * r * w[c];
+  }
+  if (lid == 0u) {
+    rstd_out[row] = r;
+  }
+}
+
+@compute @workgroup_size(64)
+fn add_forward_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.rows) { return; }
+  let base = row * p.C;
+  var ss = 0.0;
+  for (var c = 0u; c < p.C; c++) {
+    let v = res_a[base + c] + res_b[base + c];
+    sum[base + c] = v;
+    ss += v * v;
+  }
+  let r = inverseSqrt(ss / f32(p.C) + p.eps);
+  for (var c = 0u; c < p.C; c++) { y[base + c] = (res_a[base + c] + res_b[base + c]) * r * w[c]; }
+  rstd_out[row] = r;
 }

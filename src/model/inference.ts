@@ -155,6 +155,9 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
   const body: Dispatch[] = [...embedTokens(gpu, { tokens, table: p.chunks('model.embed_tokens.weight'), out: xA, rows: BT, C, V })];
   const attnCalls: { ds: Dispatch[]; args: AttentionArgs }[] = [];
   const kvCalls: { ds: Dispatch[]; args: KvWriteArgs }[] = [];
+  // Residual adds are fused into the norm reading their sum (as in src/model/transformer.ts); the last
+  // one goes into the final norm when that norm reads the stream itself (Tq = 1), else it is its own dispatch.
+  let pending: { a: View; b: View } | undefined; // the previous layer's MLP residual add, into xA
   for (let l = 0; l < cfg.nLayers; l++) {
     const kArgs: KvWriteArgs = { src: k, cache: cache.k[l], B, Tq, S, W: Hkv * D };
     const vArgs: KvWriteArgs = { src: v, cache: cache.v[l], B, Tq, S, W: Hkv * D };
@@ -165,7 +168,7 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
     kvCalls.push({ ds: kW, args: kArgs }, { ds: vW, args: vArgs });
     attnCalls.push({ ds: aD, args: aArgs });
     body.push(
-      ...rmsnorm(gpu, { x: xA, w: w(l, 'input_layernorm.weight'), y: xn, rstd, rows: BT, C, eps: cfg.normEps }),
+      ...rmsnorm(gpu, { x: xA, w: w(l, 'input_layernorm.weight'), y: xn, rstd, rows: BT, C, eps: cfg.normEps, residual: pending }),
       ...lin(l, 'q', xn, q),
       ...lin(l, 'k', xn, k),
       ...lin(l, 'v', xn, v),
@@ -175,17 +178,18 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
       ...vW,
       ...aD,
       ...lin(l, 'o', att, proj),
-      ...add(gpu, { a: xA, b: proj, out: xB, n: BT * C }),
-      ...rmsnorm(gpu, { x: xB, w: w(l, 'post_attention_layernorm.weight'), y: xn, rstd, rows: BT, C, eps: cfg.normEps }),
+      ...rmsnorm(gpu, { x: xB, w: w(l, 'post_attention_layernorm.weight'), y: xn, rstd, rows: BT, C, eps: cfg.normEps, residual: { a: xA, b: proj } }),
       ...lin(l, 'gate', xn, gate),
       ...lin(l, 'up', xn, up),
       ...swiglu(gpu, { gate, up, out: h, n: BT * F }),
       ...lin(l, 'down', h, proj),
-      ...add(gpu, { a: xB, b: proj, out: xA, n: BT * C }),
     );
+    pending = { a: xB, b: proj };
   }
+  const fuseLast = last === xA;
+  if (!fuseLast && pending) body.push(...add(gpu, { ...pending, out: xA, n: BT * C }));
   const head: Dispatch[] = [
-    ...rmsnorm(gpu, { x: last, w: p.view('model.norm.weight'), y: lastN, rstd: lastR, rows: B, C, eps: cfg.normEps }),
+    ...rmsnorm(gpu, { x: last, w: p.view('model.norm.weight'), y: lastN, rstd: lastR, rows: B, C, eps: cfg.normEps, residual: fuseLast ? pending : undefined }),
     ...lmHead(gpu, { x: lastN, w: p.chunks(cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), logits: [{ view: logits, first: 0, rows: B }], C, V }),
   ];
 

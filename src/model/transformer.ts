@@ -17,7 +17,6 @@
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { Dispatch } from '../gpu/kernel';
-import { add } from '../ops/add';
 import { attention, attentionBackward } from '../ops/attention';
 import { matmul, sumRows } from '../ops/matmul';
 import { rmsnorm, rmsnormBackward } from '../ops/rmsnorm';
@@ -84,11 +83,14 @@ export function buildForward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, acts: 
   };
   const out: Dispatch[] = [];
   out.push(...embedTokens(gpu, { tokens: acts.tokens, table: p.chunks('model.embed_tokens.weight'), out: acts.layers[0].xIn, rows: BT, C, V: cfg.vocab }));
+  // Every residual add is fused into the norm that reads its sum (rmsnorm's `residual`): the attention
+  // block's into post_attention_layernorm, the MLP block's into the next layer's input_layernorm or,
+  // after the last layer, into the final norm.
+  let pending: { a: View; b: View } | undefined; // the previous layer's MLP residual add, not yet encoded
   for (let l = 0; l < cfg.nLayers; l++) {
     const a = acts.layers[l];
-    const xNext = l + 1 < cfg.nLayers ? acts.layers[l + 1].xIn : acts.xOut;
     out.push(
-      ...rmsnorm(gpu, { x: a.xIn, w: w(l, 'input_layernorm.weight'), y: a.xn1, rstd: a.rstd1, rows: BT, C, eps: cfg.normEps }),
+      ...rmsnorm(gpu, { x: a.xIn, w: w(l, 'input_layernorm.weight'), y: a.xn1, rstd: a.rstd1, rows: BT, C, eps: cfg.normEps, residual: pending }),
       ...proj(l, 'q', a.xn1, a.q),
       ...proj(l, 'k', a.xn1, a.k),
       ...proj(l, 'v', a.xn1, a.v),
@@ -96,17 +98,16 @@ export function buildForward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, acts: 
       ...rope(gpu, { x: a.k, positions: acts.positions, rows: BT, heads: Hkv, D, theta: cfg.ropeTheta }),
       ...attention(gpu, { q: a.q, k: a.k, v: a.v, out: a.att, lse: a.lse, start: acts.start, B, Tq: T, Tk: T, H, Hkv, D }),
       ...proj(l, 'o', a.att, acts.proj),
-      ...add(gpu, { a: a.xIn, b: acts.proj, out: a.xMid, n: BT * C }),
-      ...rmsnorm(gpu, { x: a.xMid, w: w(l, 'post_attention_layernorm.weight'), y: a.xn2, rstd: a.rstd2, rows: BT, C, eps: cfg.normEps }),
+      ...rmsnorm(gpu, { x: a.xMid, w: w(l, 'post_attention_layernorm.weight'), y: a.xn2, rstd: a.rstd2, rows: BT, C, eps: cfg.normEps, residual: { a: a.xIn, b: acts.proj } }),
       ...proj(l, 'gate', a.xn2, a.gate),
       ...proj(l, 'up', a.xn2, a.up),
       ...swiglu(gpu, { gate: a.gate, up: a.up, out: a.h, n: BT * F }),
       ...proj(l, 'down', a.h, acts.proj),
-      ...add(gpu, { a: a.xMid, b: acts.proj, out: xNext, n: BT * C }),
     );
+    pending = { a: a.xMid, b: acts.proj }; // xNext = xMid + down: the next norm writes it, before anything reuses proj
   }
   out.push(
-    ...rmsnorm(gpu, { x: acts.xOut, w: p.view('model.norm.weight'), y: acts.xnF, rstd: acts.rstdF, rows: BT, C, eps: cfg.normEps }),
+    ...rmsnorm(gpu, { x: acts.xOut, w: p.view('model.norm.weight'), y: acts.xnF, rstd: acts.rstdF, rows: BT, C, eps: cfg.normEps, residual: pending }),
     ...lmHead(gpu, { x: acts.xnF, w: p.chunks(lmHeadName(cfg)), logits: blocksOf(acts.logits, cfg.vocab), C, V: cfg.vocab }),
   );
   return out;

@@ -1,6 +1,8 @@
 // Host side of shaders/rmsnorm.wgsl: Llama RMSNorm y = x * rstd * w over rows of C, and its backward.
 //
 // forward  rmsnorm({ x, w, y, rstd, rows: BT, C, eps })          y [BT,C], rstd [BT] (saved for the backward)
+// fused    rmsnorm({ x, w, y, rstd, rows, C, eps, residual: { a, b } })  x = a + b is written, then normalized:
+//          the residual add and the next norm in one dispatch (same bits as add() then rmsnorm())
 // backward rmsnormBackward({ dy, x, w, rstd, dx, dw, rows, C })  dx [BT,C] (+)= ..., dw [C] = ...
 // The backward is two dispatches: dx (one workgroup per row) and dw (one thread column per C, looping
 // over rows in a fixed order), so both are deterministic. dw is always overwritten: the model keeps one
@@ -18,13 +20,15 @@ const shader = { name: 'rmsnorm', code };
 const DW_COLS = 64;
 
 export interface RmsnormArgs {
-  x: View; // [rows, C]
+  x: View; // [rows, C]; with `residual`, written (x = a + b) rather than read
   w: View; // [C]
   y: View; // [rows, C], must not overlap x or w
   rstd: View; // [rows], written
   rows: number;
   C: number;
   eps: number;
+  /** Fuse the residual add in front: x = a + b (a, b [rows, C], neither overlapping x, y or rstd). */
+  residual?: { a: View; b: View };
 }
 
 export interface RmsnormBackwardArgs {
@@ -46,7 +50,7 @@ function rowThreads(C: number): number {
   return Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(C / 4)))));
 }
 
-export function rmsnorm(gpu: Gpu, { x, w, y, rstd, rows, C, eps }: RmsnormArgs): Dispatch[] {
+export function rmsnorm(gpu: Gpu, { x, w, y, rstd, rows, C, eps, residual }: RmsnormArgs): Dispatch[] {
   checkDims('rmsnorm', { rows, C });
   if (!Number.isFinite(eps) || eps < 0) throw new Error(`rmsnorm: eps must be a finite number >= 0, got ${eps}`);
   checkLen('rmsnorm', { 'x [rows,C]': x, 'y [rows,C]': y }, rows * C);
@@ -54,6 +58,23 @@ export function rmsnorm(gpu: Gpu, { x, w, y, rstd, rows, C, eps }: RmsnormArgs):
   checkLen('rmsnorm', { 'rstd [rows]': rstd }, rows);
   checkNoAlias('rmsnorm', 'y', y, { x, w, rstd });
   checkNoAlias('rmsnorm', 'rstd', rstd, { x, w });
+  if (residual) {
+    const { a, b } = residual;
+    checkLen('rmsnorm', { 'residual a [rows,C]': a, 'residual b [rows,C]': b }, rows * C);
+    checkNoAlias('rmsnorm', 'x (the residual sum)', x, { a, b, w });
+    checkNoAlias('rmsnorm', 'y', y, { a, b });
+    checkNoAlias('rmsnorm', 'rstd', rstd, { a, b });
+    return [
+      makeDispatch(gpu, {
+        label: 'rmsnorm.add_forward',
+        shader,
+        ...perRow(gpu, 'add_forward', rows),
+        constants: { WG: rowThreads(C) },
+        uniforms: [rows, C, { f32: eps }],
+        buffers: { 2: w, 3: y, 4: rstd, 9: a, 10: b, 11: x },
+      }),
+    ];
+  }
   return [
     makeDispatch(gpu, {
       label: 'rmsnorm.forward',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createBuffer, subView } from '../../src/gpu/buffers';
 import { run } from '../../src/gpu/kernel';
+import { add } from '../../src/ops/add';
 import { rmsnorm, rmsnormBackward } from '../../src/ops/rmsnorm';
 import * as ref from '../../src/reference/rmsnorm';
 import { rng, randn } from '../../src/util/random';
@@ -57,6 +58,30 @@ for (const kernels of KERNEL_PROFILES) {
         const want = ref.rmsnorm({ x, w, rows, C, eps: EPS });
         assertClose(await readF32(gpu, y), want.y, FWD, 'y');
         assertClose(await readF32(gpu, rstd), want.rstd, FWD, 'rstd');
+      });
+    }
+  });
+}
+
+for (const kernels of KERNEL_PROFILES) {
+  describe(`rmsnorm with the residual add fused in front, ${kernels} kernels`, () => {
+    for (const [rows, C] of [
+      [1, 5],
+      [7, 130],
+      [3, 1000],
+    ]) {
+      it(`writes a + b and normalizes it with the bits of add() then rmsnorm(), rows=${rows} C=${C}`, async () => {
+        const gpu = await gpuWith(kernels);
+        const r = rng(rows * 77 + C);
+        const [a, b] = [f32View(gpu, randn(rows * C, r, 2)), f32View(gpu, randn(rows * C, r, 1))];
+        const w = f32View(gpu, weights(C, r));
+        const out = () => ({ x: createBuffer(gpu, rows * C * 4), y: createBuffer(gpu, rows * C * 4), rstd: createBuffer(gpu, rows * 4) });
+        const [fused, apart] = [out(), out()];
+        const ds = rmsnorm(gpu, { ...fused, w, rows, C, eps: EPS, residual: { a, b } });
+        expect(ds).toHaveLength(1);
+        await run(gpu, ds);
+        await run(gpu, [...add(gpu, { a, b, out: apart.x, n: rows * C }), ...rmsnorm(gpu, { ...apart, w, rows, C, eps: EPS })]);
+        for (const k of ['x', 'y', 'rstd'] as const) expect(await readF32(gpu, fused[k]), k).toEqual(await readF32(gpu, apart[k]));
       });
     }
   });
