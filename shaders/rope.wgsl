@@ -16,6 +16,9 @@
 // Threads: one thread per rotated pair (row, head, i), flat index ((row * H + head) * D/2 + i), i
 // fastest. Grid (host): grid1d(BT * H * D/2, 256) workgroups of 256 threads, the flat workgroup index
 // being wid.x + wid.y * nwg.x.
+// main2 rotates two tensors of the same rows in one dispatch (q with H heads and k with Hkv heads, in
+// the forward and in the backward): flat indices below n are x's pairs as above, the next n2 are x2's
+// with heads2 heads. Grid (host): grid1d(n + n2, 256).
 
 override INVERSE: bool = false;
 
@@ -25,7 +28,11 @@ struct Params {
   n: u32, // pairs: BT * H * D/2
   heads: u32,
   half: u32, // D/2
-  _pad: u32,
+  n2: u32, // main2: x2's pairs, BT * heads2 * D/2
+  heads2: u32, // main2: x2's heads
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
   // inv_freq[i] is inv_freq4[i / 4][i % 4] (uniform arrays need a 16-byte stride).
   inv_freq4: array<vec4f, MAX_HALF / 4u>,
 }
@@ -33,6 +40,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> positions: array<u32>;
+@group(0) @binding(3) var<storage, read_write> x2: array<f32>;
 
 // pi/2 = A + B + C: A has 8 significant bits, B has 9, C is the f32 remainder, so k * A and k * B
 // are exact for k < 2^15 and the reduced angle is good to ~1e-7 rad up to angles of ~5e4 rad.
@@ -59,6 +67,12 @@ fn cos_sin(a: f32) -> vec2f {
   }
 }
 
+// (cos, sin) of pair i of a row at `row`, rotating backward when INVERSE.
+fn rotation(row: u32, i: u32) -> vec2f {
+  let cs = cos_sin(f32(positions[row]) * p.inv_freq4[i / 4u][i % 4u]);
+  return vec2f(cs.x, select(cs.y, -cs.y, INVERSE));
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let t = (wid.x + wid.y * nwg.x) * 256u + lid;
@@ -66,13 +80,38 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let i = t % p.half;
   let rowHead = t / p.half; // row * H + head
   let row = rowHead / p.heads;
-  let cs = cos_sin(f32(positions[row]) * p.inv_freq4[i / 4u][i % 4u]);
-  let c = cs.x;
-  let s = select(cs.y, -cs.y, INVERSE);
+  let r = rotation(row, i);
+  let c = r.x;
+  let s = r.y;
   let lo = rowHead * 2u * p.half + i;
   let hi = lo + p.half;
   let x1 = x[lo];
   let x2 = x[hi];
   x[lo] = x1 * c - x2 * s;
   x[hi] = x2 * c + x1 * s;
+}
+
+@compute @workgroup_size(256)
+fn main2(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (t >= p.n + p.n2) { return; }
+  let second = t >= p.n;
+  let u = select(t, t - p.n, second);
+  let heads = select(p.heads, p.heads2, second);
+  let i = u % p.half;
+  let rowHead = u / p.half;
+  let r = rotation(rowHead / heads, i);
+  let lo = rowHead * 2u * p.half + i;
+  let hi = lo + p.half;
+  if (second) {
+    let x1 = x2[lo];
+    let y1 = x2[hi];
+    x2[lo] = x1 * r.x - y1 * r.y;
+    x2[hi] = y1 * r.x + x1 * r.y;
+  } else {
+    let x1 = x[lo];
+    let y1 = x[hi];
+    x[lo] = x1 * r.x - y1 * r.y;
+    x[hi] = y1 * r.x + x1 * r.y;
+  }
 }

@@ -9,7 +9,7 @@ import code from '../../shaders/rope.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { type Dispatch, grid1d, makeDispatch, type UniformField } from '../gpu/kernel';
-import { checkDims, checkLen } from './shapes';
+import { checkDims, checkLen, checkNoAlias } from './shapes';
 
 const shader = { name: 'rope', code };
 
@@ -25,6 +25,8 @@ export interface RopeArgs {
   theta: number; // base, e.g. 10000 (Llama 2) or 500000 (Llama 3)
   /** true: rotate by -angle (undoes the forward; the backward applied to the gradient). */
   inverse?: boolean;
+  /** A second tensor of the same rows, positions and D rotated in the same dispatch (k beside q). */
+  also?: { x: View; heads: number };
 }
 
 /**
@@ -38,7 +40,7 @@ export function ropeInvFreq(D: number, theta: number): Float32Array {
   return out;
 }
 
-export function rope(gpu: Gpu, { x, positions, rows, heads, D, theta, inverse = false }: RopeArgs): Dispatch[] {
+export function rope(gpu: Gpu, { x, positions, rows, heads, D, theta, inverse = false, also }: RopeArgs): Dispatch[] {
   checkDims('rope', { rows, heads, D });
   if (D % 2 !== 0) throw new Error(`rope: head dim D must be even (pairs i, i + D/2 rotate together), got ${D}`);
   if (D > ROPE_MAX_D) throw new Error(`rope: head dim D = ${D} exceeds the ${ROPE_MAX_D} the shader's inv_freq table holds`);
@@ -48,20 +50,26 @@ export function rope(gpu: Gpu, { x, positions, rows, heads, D, theta, inverse = 
   if (x.buffer === positions.buffer && x.offset < positions.offset + positions.size && positions.offset < x.offset + x.size) {
     throw new Error('rope: x overlaps positions; they must be separate ranges');
   }
+  if (also) {
+    checkDims('rope', { 'also.heads': also.heads });
+    checkLen('rope', { 'also.x [rows,also.heads*D]': also.x }, rows * also.heads * D);
+    checkNoAlias('rope', 'also.x', also.x, { x, positions });
+  }
   const half = D / 2;
   const n = rows * heads * half;
   // Header (n, heads, half, pad), then the full inv_freq table: the uniform struct has a fixed size.
   const table: UniformField[] = Array.from({ length: ROPE_MAX_D / 2 }, () => ({ f32: 0 }));
   ropeInvFreq(D, theta).forEach((v, i) => (table[i] = { f32: v }));
+  const n2 = also ? rows * also.heads * half : 0;
   return [
     makeDispatch(gpu, {
       label: inverse ? 'rope.inverse' : 'rope.forward',
       shader,
-      entry: 'main',
+      entry: also ? 'main2' : 'main',
       constants: { INVERSE: inverse ? 1 : 0 },
-      uniforms: [n, heads, half, 0, ...table],
-      buffers: { 1: x, 2: positions },
-      workgroups: grid1d(gpu, n, 256),
+      uniforms: [n, heads, half, n2, also?.heads ?? 0, 0, 0, 0, ...table],
+      buffers: also ? { 1: x, 2: positions, 3: also.x } : { 1: x, 2: positions },
+      workgroups: grid1d(gpu, n + n2, 256),
     }),
   ];
 }

@@ -91,6 +91,30 @@ describe('rope forward', () => {
   });
 });
 
+describe('rope of two tensors in one dispatch (also: k beside q)', () => {
+  for (const inverse of [false, true]) {
+    it(`gives each tensor the bits of its own dispatch${inverse ? ', inverse' : ''}`, async () => {
+      const gpu = await testGpu();
+      const r = rng(inverse ? 5 : 4);
+      const [rows, H, Hkv, D] = [9, 4, 2, 12];
+      const q = randn(rows * H * D, r);
+      const k = randn(rows * Hkv * D, r);
+      const pv = u32View(gpu, randomPositions(rows, r, 0, 2000));
+      const [q1, k1, q2, k2] = [f32View(gpu, q), f32View(gpu, k), f32View(gpu, q), f32View(gpu, k)];
+      const both = rope(gpu, { x: q1, positions: pv, rows, heads: H, D, theta: THETA, inverse, also: { x: k1, heads: Hkv } });
+      expect(both).toHaveLength(1);
+      await run(gpu, [
+        ...both,
+        ...rope(gpu, { x: q2, positions: pv, rows, heads: H, D, theta: THETA, inverse }),
+        ...rope(gpu, { x: k2, positions: pv, rows, heads: Hkv, D, theta: THETA, inverse }),
+      ]);
+      expect(await readF32(gpu, q1)).toEqual(await readF32(gpu, q2));
+      expect(await readF32(gpu, k1)).toEqual(await readF32(gpu, k2));
+      expect(await readF32(gpu, k1)).not.toEqual(Float32Array.from(k)); // it did rotate k
+    });
+  }
+});
+
 describe('rope backward', () => {
   for (const [rows, heads, D] of [
     [1, 1, 2],
