@@ -31,6 +31,11 @@
 // is NaN). Sampling assumes finite logits; the output is always an id < V.
 // Cost per row: 3 passes over V (argmax, segment sums, segment walk), plus 11 for top-k (1 barrier
 // each) and 12 for top-p (3 barriers each).
+//
+// greedy_row, greedy_history_row (CPU drivers, greedy mode only; the host picks them where a barrier is
+// a context switch): one thread per row walks its V logits for the same argmax (keys as below, the
+// lowest id on ties), no shared memory, no barriers; done, eos and history as above. Grid (host):
+// grid1d(B, 64) workgroups of 64 threads; row = flat workgroup index * 64 + local index.
 
 struct Params {
   B: u32,
@@ -337,4 +342,34 @@ fn main_history(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     finish(row, r);
     if (p.step < p.max_new) { history[row * p.max_new + p.step] = r.x; }
   }
+}
+
+// ---- greedy, one thread per row (CPU drivers) ----------------------------------------------------
+
+fn greedy_pick(row: u32) -> vec2u {
+  if (done[row] != 0u) { return vec2u(p.pad_id, 0u); }
+  let base = row * p.stride;
+  var bk = key_of(logits[base]);
+  var bi = 0u;
+  for (var j = 1u; j < p.V; j++) {
+    let k = key_of(logits[base + j]);
+    if (k > bk) { bk = k; bi = j; } // ascending j: strict > keeps the lowest index
+  }
+  return vec2u(bi, 1u);
+}
+
+@compute @workgroup_size(64)
+fn greedy_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.B) { return; }
+  finish(row, greedy_pick(row));
+}
+
+@compute @workgroup_size(64)
+fn greedy_history_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.B) { return; }
+  let r = greedy_pick(row);
+  finish(row, r);
+  if (p.step < p.max_new) { history[row * p.max_new + p.step] = r.x; }
 }

@@ -3,7 +3,7 @@
 import code from '../../shaders/sampling.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch, setUniforms, type UniformField } from '../gpu/kernel';
+import { type Dispatch, grid1d, makeDispatch, ROW_THREADS, setUniforms, type UniformField } from '../gpu/kernel';
 import { checkDims, checkLen } from './shapes';
 
 const shader = { name: 'sampling', code };
@@ -98,14 +98,16 @@ export function sample(gpu: Gpu, args: SampleArgs): Dispatch[] {
   const buffers: Record<number, View> = { 1: logits, 2: out, 3: done };
   if (history) buffers[4] = history;
   const constants = modeOf(params, V);
+  // CPU drivers decode greedily with a thread per row (no barriers); sampling keeps its workgroup per row.
+  const rowGreedy = gpu.kernels === 'cpu' && constants.GREEDY === 1;
   const d = makeDispatch(gpu, {
     label: history ? 'sampling.history' : 'sampling',
     shader,
-    entry: history ? 'main_history' : 'main',
-    constants,
+    ...(rowGreedy
+      ? { entry: history ? 'greedy_history_row' : 'greedy_row', workgroups: grid1d(gpu, B, ROW_THREADS) }
+      : { entry: history ? 'main_history' : 'main', constants, workgroups: grid1d(gpu, B, 1) }),
     uniforms: fields(args, 0),
     buffers,
-    workgroups: grid1d(gpu, B, 1),
   });
   modes.set(d, JSON.stringify(constants));
   return [d];

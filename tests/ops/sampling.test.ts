@@ -5,7 +5,7 @@ import { run } from '../../src/gpu/kernel';
 import { sample, type SampleArgs, type SamplingParams, setSampleStep } from '../../src/ops/sampling';
 import * as ref from '../../src/reference/sampling';
 import { randn, rng } from '../../src/util/random';
-import { f32View, readU32, testGpu, u32View } from '../helpers/gpu';
+import { f32View, gpuWith, KERNEL_PROFILES, readU32, testGpu, u32View } from '../helpers/gpu';
 
 const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 
@@ -53,10 +53,10 @@ function argmaxRow(logits: Float32Array, b: number, V: number): number {
   return best;
 }
 
-describe('sample: greedy', () => {
+for (const kernels of KERNEL_PROFILES) describe(`sample: greedy, ${kernels} kernels`, () => {
   for (const [B, V] of [[5, 37], [3, 5000], [2, 1]]) {
     it(`is the exact argmax with the lowest id on ties (B=${B}, V=${V})`, async () => {
-      const gpu = await testGpu();
+      const gpu = await gpuWith(kernels);
       const r = rng(B * 31 + V);
       const logits = randn(B * V, r, 2);
       if (V > 1) {
@@ -76,7 +76,7 @@ describe('sample: greedy', () => {
   }
 
   it('ties -0 with +0 and never picks NaN', async () => {
-    const gpu = await testGpu();
+    const gpu = await gpuWith(kernels);
     const V = 6;
     const logits = Float32Array.from([-3, NaN, -0, -1, 0, NaN]);
     const { outs } = await gpuSample(gpu, { logits, B: 1, V, params: GREEDY });
@@ -84,7 +84,7 @@ describe('sample: greedy', () => {
   });
 
   it('topK = 1 is greedy whatever the temperature and seed', async () => {
-    const gpu = await testGpu();
+    const gpu = await gpuWith(kernels);
     const B = 24;
     const V = 37;
     const logits = randn(B * V, rng(5), 0.3); // flat rows: sampling would often miss the argmax
@@ -164,9 +164,9 @@ function greedyArgs(gpu: Gpu, B: number, V: number): SampleArgs {
   return { logits: createBuffer(gpu, B * V * 4), out: createBuffer(gpu, B * 4), done: createBuffer(gpu, B * 4), B, V, eosId: 0, padId: 0, params: GREEDY };
 }
 
-describe('sample: done, eos, history', () => {
+for (const kernels of KERNEL_PROFILES) describe(`sample: done, eos, history, ${kernels} kernels`, () => {
   it('finished rows output padId and stay done; sampling eos finishes a row', async () => {
-    const gpu = await testGpu();
+    const gpu = await gpuWith(kernels);
     const B = 6;
     const V = 37;
     const eosId = 5;
@@ -192,7 +192,7 @@ describe('sample: done, eos, history', () => {
   });
 
   it('writes history only at the step column and does not allocate per step', async () => {
-    const gpu = await testGpu();
+    const gpu = await gpuWith(kernels);
     const B = 3;
     const V = 37;
     const maxNew = 5;
@@ -365,5 +365,22 @@ describe('sample: errors before any GPU work', () => {
       expect(() => sample(gpu, args as SampleArgs), msg.source).toThrow(msg);
     }
     expect(gpu.stats.buffersCreated - before).toBe(made); // no uniform buffer was made for any of them
+  });
+});
+
+describe('sample: kernel choice', () => {
+  it('CPU drivers decode greedily with a thread per row; sampling, and every GPU, keep a workgroup per row', async () => {
+    const entry = (kernels: 'gpu' | 'cpu', params: SampleArgs['params'], history = false) => async () => {
+      const gpu = await gpuWith(kernels);
+      const args = greedyArgs(gpu, 3, 37);
+      const d = sample(gpu, { ...args, params, ...(history ? { history: u32View(gpu, new Uint32Array(3 * 4)), maxNew: 4 } : {}) });
+      return d[0].pipeline.label.split(':')[1];
+    };
+    const hot = { temperature: 1, topK: 0, topP: 1, seed: 1 };
+    expect(await entry('cpu', GREEDY)()).toBe('greedy_row');
+    expect(await entry('cpu', GREEDY, true)()).toBe('greedy_history_row');
+    expect(await entry('cpu', hot)()).toBe('main');
+    expect(await entry('gpu', GREEDY)()).toBe('main');
+    expect(await entry('gpu', GREEDY, true)()).toBe('main_history');
   });
 });
