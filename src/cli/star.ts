@@ -202,7 +202,10 @@ async function writeFinalModel(out: string, engine: GpuEngine, model: HubModel, 
   const files = new Map<string, Uint8Array>();
   if (engine.lora) {
     await engine.loadWeights(latest); // the adapters the last fine-tune trained
-    const peft = exportPeft(model.cfg, engine.lora, await engine.readAdapters(), { baseModel, base: merged ? model.tensors : undefined });
+    // Merged into the base the adapters were trained against: the engine's stored copy (f16-rounded
+    // matrices unless the run kept the base in f32), so the merged model is the one that was evaluated.
+    const base = merged ? await engine.readParams() : undefined;
+    const peft = exportPeft(model.cfg, engine.lora, await engine.readAdapters(), { baseModel, base });
     for (const [name, bytes] of peft) files.set(name, bytes);
   } else {
     files.set('model.safetensors', latest);

@@ -10,6 +10,7 @@ import { assertClose, FWD } from '../helpers/numeric';
 import { FIXTURES, reference } from './fixture_fetch';
 import { question } from '../helpers/csqa_questions';
 import { parseSafetensors, tensorToF32 } from '../../src/hub/safetensors';
+import { roundToF16 } from '../../src/util/half';
 
 let root: string;
 beforeAll(async () => {
@@ -124,6 +125,14 @@ describe('npm run star -- --task csqa', () => {
     expect(bNames.some((n) => tensorToF32(adapters, n).some((x) => x !== 0))).toBe(true); // trained
     const merged = parseSafetensors(new Uint8Array(await readFile(join(out, 'model.safetensors'))));
     expect(merged.header['model.layers.0.self_attn.q_proj.weight']).toBeDefined();
+    // Merged into the base the adapters were trained against: the f16-rounded matrices (an untargeted one is
+    // exactly the rounded original), f32 norms as they were.
+    const base = parseSafetensors(new Uint8Array(await readFile(join(model, 'model.safetensors'))));
+    const k = 'model.layers.0.self_attn.k_proj.weight';
+    expect(Array.from(tensorToF32(merged, k))).toEqual(Array.from(roundToF16(tensorToF32(base, k))));
+    expect(Array.from(tensorToF32(merged, k))).not.toEqual(Array.from(tensorToF32(base, k)));
+    const norm = 'model.layers.0.input_layernorm.weight';
+    expect(Array.from(tensorToF32(merged, norm))).toEqual(Array.from(tensorToF32(base, norm)));
     expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).model_type).toBe('llama');
   });
 
