@@ -55,8 +55,9 @@ export async function serve(dir: string, base = '/some/path/'): Promise<{ url: s
   };
 }
 
-/** Flags that give navigator.gpu a SwiftShader adapter in headless Chromium on a machine without a GPU. */
-export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader'];
+import { WEBGPU_FLAGS } from '../../bench/browser_page';
+
+export { WEBGPU_FLAGS };
 
 const QUIET = ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
 
