@@ -1,8 +1,10 @@
 // Fused softmax cross-entropy with a per-token loss weight, and its deterministic weighted sum.
 //
-// main: one workgroup of 256 threads per row r of logits [BT, V] (BT = rows). Thread lid walks the
-//   columns lid, lid + 256, ... keeping an online (max, sum of exp) pair, so the row is read once for
-//   its statistics however wide V is; the 256 pairs are then merged by a tree in shared memory.
+// main: one workgroup of WG threads per row r of logits [BT, V] (BT = rows; WG a power of two from 32
+//   to 256, about V/4, set by the host: a 32-token vocabulary should not idle 224 threads through eight
+//   barriers). Thread lid walks the columns lid, lid + WG, ... keeping an online (max, sum of exp) pair,
+//   so the row is read once for its statistics however wide V is; the WG pairs are then merged by a
+//   tree in shared memory.
 //   Subtracting the row max keeps exp() from overflowing for large logits.
 //   losses[r] = lse - logits[r, target[r]] is written for every row (by thread 0).
 //   grad = 1: the same threads then overwrite logits IN PLACE with
@@ -43,13 +45,13 @@ struct SumParams {
 @group(0) @binding(0) var<uniform> sp: SumParams; // weighted_sum reads weights and losses above
 @group(0) @binding(5) var<storage, read_write> sum_out: array<f32>; // [1]
 
-const WG: u32 = 256u;
+override WG: u32 = 256u; // threads per workgroup (main: per row; weighted_sum keeps 256)
 const LOWEST: f32 = -0x1.fffffep+127f; // the lowest finite f32: stands in for -inf (WGSL constants must be finite)
 
 var<workgroup> s_max: array<f32, WG>;
 var<workgroup> s_sum: array<f32, WG>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * nwg.x;
   if (row >= p.rows) { return; } // uniform per workgroup, so the barriers below stay in uniform control flow
@@ -103,7 +105,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn weighted_sum(@builtin(local_invocation_index) lid: u32) {
   var acc = 0.0;
   for (var r = lid; r < sp.rows; r += WG) {

@@ -131,6 +131,14 @@ export function grid1d(gpu: Gpu, n: number, perGroup: number): [number, number] 
   return [Math.ceil(groups / y), y];
 }
 
+/**
+ * Threads for a workgroup-per-row kernel whose rows hold n values: about four values each, a power of
+ * two between 32 and 256 (short rows then waste fewer threads and barriers).
+ */
+export function threadsPerRow(n: number): number {
+  return Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(n / 4)))));
+}
+
 /** Threads per workgroup of the thread-per-row entry points ('<entry>_row') that CPU drivers get. */
 export const ROW_THREADS = 64;
 

@@ -3,7 +3,7 @@
 import code from '../../shaders/cross_entropy.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, makeDispatch, perRow } from '../gpu/kernel';
+import { type Dispatch, makeDispatch, perRow, threadsPerRow } from '../gpu/kernel';
 import { checkDims, checkLen } from './shapes';
 
 const shader = { name: 'cross_entropy', code };
@@ -32,6 +32,7 @@ export function crossEntropy(gpu: Gpu, { logits, targets, weights, losses, rows,
       label: `${grad ? 'cross_entropy.fwd_bwd' : 'cross_entropy.fwd'}${row0 ? ` rows ${row0}..` : ''}`,
       shader,
       ...perRow(gpu, 'main', rows),
+      constants: { WG: threadsPerRow(V) },
       uniforms: [rows, V, grad ? 1 : 0, row0],
       buffers: { 1: logits, 2: targets, 3: weights, 4: losses },
     }),

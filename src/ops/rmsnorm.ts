@@ -11,7 +11,7 @@
 import code from '../../shaders/rmsnorm.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch, perRow } from '../gpu/kernel';
+import { type Dispatch, grid1d, makeDispatch, perRow, threadsPerRow } from '../gpu/kernel';
 import { checkDims, checkLen, checkNoAlias } from './shapes';
 
 const shader = { name: 'rmsnorm', code };
@@ -45,11 +45,6 @@ export interface RmsnormBackwardArgs {
 }
 
 
-/** Threads per row: about four columns each, a power of two between 32 and 256. */
-function rowThreads(C: number): number {
-  return Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(C / 4)))));
-}
-
 export function rmsnorm(gpu: Gpu, { x, w, y, rstd, rows, C, eps, residual }: RmsnormArgs): Dispatch[] {
   checkDims('rmsnorm', { rows, C });
   if (!Number.isFinite(eps) || eps < 0) throw new Error(`rmsnorm: eps must be a finite number >= 0, got ${eps}`);
@@ -69,7 +64,7 @@ export function rmsnorm(gpu: Gpu, { x, w, y, rstd, rows, C, eps, residual }: Rms
         label: 'rmsnorm.add_forward',
         shader,
         ...perRow(gpu, 'add_forward', rows),
-        constants: { WG: rowThreads(C) },
+        constants: { WG: threadsPerRow(C) },
         uniforms: [rows, C, { f32: eps }],
         buffers: { 2: w, 3: y, 4: rstd, 9: a, 10: b, 11: x },
       }),
@@ -80,7 +75,7 @@ export function rmsnorm(gpu: Gpu, { x, w, y, rstd, rows, C, eps, residual }: Rms
       label: 'rmsnorm.forward',
       shader,
       ...perRow(gpu, 'forward', rows),
-      constants: { WG: rowThreads(C) },
+      constants: { WG: threadsPerRow(C) },
       uniforms: [rows, C, { f32: eps }],
       buffers: { 1: x, 2: w, 3: y, 4: rstd },
     }),
@@ -102,7 +97,7 @@ export function rmsnormBackward(gpu: Gpu, args: RmsnormBackwardArgs): Dispatch[]
     label: 'rmsnorm.backward_dx',
     shader,
     ...perRow(gpu, 'backward_dx', rows),
-    constants: { ACCUMULATE: accumulate ? 1 : 0, WG: rowThreads(C) },
+    constants: { ACCUMULATE: accumulate ? 1 : 0, WG: threadsPerRow(C) },
     uniforms,
     buffers: { 1: x, 2: w, 5: dy, 6: rstd, 7: dx },
   });
