@@ -9,13 +9,12 @@
 
 import { cpus } from 'node:os';
 import { create, globals } from 'webgpu';
-
-const kept: GPU[] = [];
+import { keepForever } from '../src/gpu/device';
 
 export function installNavigatorGpu(): GPU {
   Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, ... (requestGpu did this already)
   const gpu = create([]);
-  kept.push(gpu);
+  keepForever(gpu); // as requestGpu keeps its own (src/gpu/device.ts)
   const g = globalThis as { navigator?: object };
   if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   else g.navigator = { gpu, userAgent: `Node.js ${process.version}`, hardwareConcurrency: cpus().length };

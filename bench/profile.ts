@@ -158,6 +158,10 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+// Dawn's pending promises (queue.onSubmittedWorkDone, mapAsync) do not hold Node's event loop open: under
+// vite-node its server does, but the bundled kit (bench/portable) runs on plain node, which would exit
+// mid-suite. This timer holds it until main() ends and process.exit runs.
+setInterval(() => {}, 1 << 30);
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {

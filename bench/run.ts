@@ -106,6 +106,10 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+// Dawn's pending promises (queue.onSubmittedWorkDone, mapAsync) do not hold Node's event loop open: under
+// vite-node its server does, but the bundled kit (bench/portable) runs on plain node, which would exit
+// mid-suite. This timer holds it until main() ends and process.exit runs.
+setInterval(() => {}, 1 << 30);
 const args = process.argv.slice(2);
 main(args[0] === '--' ? args.slice(1) : args).then(
   (code) => process.exit(code),

@@ -73,9 +73,15 @@ function isNode(): boolean {
   return typeof process !== 'undefined' && !!process.versions?.node;
 }
 
-// Dawn instances are kept for the life of the process: finalizing one (say the first, which found no
-// adapter) while another is in use tears down shared driver state and crashes SwiftShader.
-const dawnInstances: GPU[] = [];
+// Dawn instances and adapters are kept for the life of the process: finalizing one (say the first
+// instance, which found no adapter, or the adapter of a live device) tears down driver state in use and
+// crashes (SwiftShader: "The futex facility returned an unexpected error code"). They are kept on
+// globalThis, not in a module array, because a bundler drops an array nobody reads (Rollup did, for the
+// bench kit in bench/portable, and the first garbage collection crashed the run).
+export function keepForever(x: object): void {
+  const g = globalThis as { __starDawnKeep?: object[] };
+  (g.__starDawnKeep ??= []).push(x);
+}
 
 async function nodeAdapter(powerPreference: GPUPowerPreference): Promise<{ adapter: GPUAdapter | null; backend: string }> {
   // A variable specifier keeps bundlers from pulling the native module into the browser build.
@@ -87,18 +93,24 @@ async function nodeAdapter(powerPreference: GPUPowerPreference): Promise<{ adapt
   Object.assign(globalThis, dawn.globals);
   const instance = () => {
     const g = dawn.create([]);
-    dawnInstances.push(g);
+    keepForever(g);
     return g;
   };
   let adapter = await instance().requestAdapter({ powerPreference });
-  if (adapter) return { adapter, backend: 'dawn' };
+  if (adapter) {
+    keepForever(adapter);
+    return { adapter, backend: 'dawn' };
+  }
   const fsName = 'node:fs';
   const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs');
   if (process.platform === 'linux' && !process.env.VK_ICD_FILENAMES && fs.existsSync(SWIFTSHADER_ICD)) {
     // No usable adapter: fall back to SwiftShader. The Vulkan loader reads this on the next instance.
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
     adapter = await instance().requestAdapter({ powerPreference });
-    if (adapter) return { adapter, backend: 'dawn+swiftshader' };
+    if (adapter) {
+      keepForever(adapter);
+      return { adapter, backend: 'dawn+swiftshader' };
+    }
   }
   return { adapter: null, backend: 'dawn' };
 }
