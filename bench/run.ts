@@ -12,6 +12,7 @@ import { requestGpu } from '../src/gpu/device';
 import { installNavigatorGpu } from './node_gpu';
 import type { Peer } from './peers/peer';
 import { type BenchDocument, checkDocument, formatTable, type PeerName } from './report';
+import { STAR_SIZES, type StarSize } from './cases/star';
 import { type Group, GROUPS, parseMatmulShapes, parseTrainShapes, plan, runSuite } from './suite';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -23,6 +24,7 @@ const FLAGS: Record<string, FlagSpec> = {
   train: { type: 'string', help: "replace the suite's training shapes: preset:BxT,... (e.g. gpt5m:1x16)" },
   matmul: { type: 'string', help: "replace the suite's matmul shapes: MxNxK[t],... (t: B is a [N,K] weight)" },
   'decode-steps': { type: 'int', help: "replace the suite's decode steps (per timed repeat, and per generate call)" },
+  star: { type: 'string', help: `the STaR run to time: ${STAR_SIZES.join(', ')} (default: micro for --quick, quick otherwise)` },
   help: { type: 'bool', help: 'print this help' },
 };
 
@@ -57,6 +59,10 @@ async function main(argv: string[]): Promise<number> {
     if (typeof flags.matmul === 'string') p.matmul = parseMatmulShapes(flags.matmul);
   } catch (e) {
     throw new UsageError((e as Error).message);
+  }
+  if (flags.star !== undefined) {
+    if (!STAR_SIZES.includes(flags.star as StarSize)) throw new UsageError(`--star: unknown "${flags.star}"; known: ${STAR_SIZES.join(', ')}.`);
+    p.star = flags.star as StarSize;
   }
   if (flags['decode-steps'] !== undefined) {
     const steps = flags['decode-steps'] as number;

@@ -1,6 +1,10 @@
-// STaR: wall time of a small arithmetic run (iteration 0 = seed + evaluate, then one full iteration:
+// STaR: wall time of an arithmetic run (iteration 0 = seed + evaluate, then one full iteration:
 // generate, filter, rationalize, finetune, evaluate) on the GPU engine with an in-memory store, split
 // by phase as the loop itself records it (src/star/loop.ts stamps every phase's seconds).
+// Sizes: `micro` (the test preset, a 5k-parameter model) and `small` (the quick preset scaled down) run
+// with a fixed-rule checker (halfSolvedTask below); `quick` is the default run preset itself, unchanged
+// (arithmetic-small, 600 seed steps, 1000 problems, 40 fine-tune steps) with the real checker: the run
+// whose generation and fine-tuning times the issue's target compares.
 
 import type { Gpu } from '../../src/gpu/device';
 import { presetConfig } from '../../src/model/config';
@@ -14,10 +18,12 @@ import { arithmeticTask } from '../../src/star/tasks/arithmetic_task';
 import { arithmeticTokenizer } from '../../src/star/tasks/char_tokenizer';
 import type { CaseResult } from '../report';
 
-export type StarSize = 'micro' | 'small';
+export type StarSize = 'micro' | 'small' | 'quick';
+export const STAR_SIZES: readonly StarSize[] = ['micro', 'small', 'quick'];
 
-/** The run: `micro` is the test preset (a 5k-parameter model); `small` the quick preset scaled down. */
+/** The run: `micro` is the test preset (a 5k-parameter model); `small` the quick preset scaled down; `quick` the quick preset. */
 export function starRun(size: StarSize): RunConfig {
+  if (size === 'quick') return runConfig('quick', { iterations: 1 });
   if (size === 'micro') {
     const micro = runConfig('micro', { iterations: 1 });
     return { ...micro, star: { ...micro.star, seedSteps: 1 } };
@@ -47,7 +53,9 @@ export function halfSolvedTask(opts: RunConfig['star']): TaskAdapter<Problem> {
 export async function starCases(gpu: Gpu, size: StarSize): Promise<CaseResult[]> {
   const cfg = starRun(size);
   const engine = createGpuEngine(gpu, presetConfig(cfg.model), arithmeticTokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim });
-  const summary = await runStar(cfg.star, { task: halfSolvedTask(cfg.star), engine, store: new MemoryStore() });
+  const realChecker = size === 'quick';
+  const task = realChecker ? arithmeticTask(cfg.star) : halfSolvedTask(cfg.star);
+  const summary = await runStar(cfg.star, { task, engine, store: new MemoryStore() });
   const params = {
     run: size, model: cfg.model, trainSize: cfg.star.trainSize, evalSize: cfg.star.evalSize, seedSteps: cfg.star.seedSteps,
     trainBatch: cfg.trainBatch, genBatch: cfg.genBatch,
@@ -66,7 +74,9 @@ export async function starCases(gpu: Gpu, size: StarSize): Promise<CaseResult[]>
         ...params, iteration: rec.iteration, kept: rec.correct, trainExamples: rec.trainExamples, trainSteps: rec.trainSteps,
         tokensGenerated: rec.tokensGenerated, tokensTrained: rec.tokensTrained,
       },
-      note: 'checker replaced by "a + b even" so every phase runs at full size (see bench/cases/star.ts)',
+      note: realChecker
+        ? 'the quick run preset as the app and CLI run it (real checker); generation = generate + rationalize (+ evaluate), to set against finetune'
+        : 'checker replaced by "a + b even" so every phase runs at full size (see bench/cases/star.ts)',
     });
   }
   return out;

@@ -2,6 +2,8 @@
 // smallest case end to end on micro shapes. No timed assertions: benchmarks print numbers, tests don't judge them.
 import { describe, expect, it } from 'vitest';
 import { matmulCase, matmulName } from '../../bench/cases/kernels';
+import { starRun } from '../../bench/cases/star';
+import { runConfig } from '../../src/star/run_config';
 import {
   attentionBackwardFlops, attentionForwardFlops, causalPairs, crossEntropyBytes, linearParams, matmulFlops, mfu, paramCount,
   rmsnormBytes, trainStepFlops,
@@ -84,6 +86,11 @@ describe('the suite', () => {
     for (const d of quick.decode) expect(d.from + 1 + quick.generateRepeats * d.steps).toBeLessThanOrEqual(256);
     for (const d of full.decode) expect(d.from + 1 + full.generateRepeats * d.steps).toBeLessThanOrEqual(256);
     expect([...GROUPS]).toContain('star');
+    // The full suite times one iteration of the default run preset as users run it; the quick one the test preset.
+    expect(full.star).toBe('quick');
+    expect(quick.star).toBe('micro');
+    expect(starRun('quick')).toEqual(runConfig('quick', { iterations: 1 }));
+    expect(starRun('small').star.trainSize).toBeLessThan(starRun('quick').star.trainSize);
     // Both suites time the packed-f16 weights the LoRA base uses, and only there B is not f32.
     expect(quick.matmul.filter((s) => s.f16B).map(matmulName)).toEqual(['matmul gpt5m mlp.up [BT,C]x[F,C]^T 64x768x256 f16 B']);
     expect(full.matmul.filter((s) => s.f16B).map((s) => `${s.M}x${s.N}x${s.K}`)).toEqual(['4096x768x256', '1024x1024x1024', '4096x4096x4096']);
