@@ -172,6 +172,35 @@ fn bwd_dv_row4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   for (var d = 0u; d < p.D; d++) { dv[kr.kBase + d] = o[d]; }
 }
 
+// dk and dv of a key row together: each (head, query) pair's score, probability and dS computed once.
+// Binds 9 storage buffers, so the host uses it only where maxStorageBuffersPerShaderStage allows; the
+// sums are those of bwd_dk_row4 and bwd_dv_row4, in the same order (the same bits).
+@compute @workgroup_size(64)
+fn bwd_dkv_row4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (r >= p.B * p.Tq * p.Hkv) { return; }
+  let kr = keyRowOf(r);
+  let kv = loadK(kr.kBase);
+  let vv = loadV(kr.kBase);
+  var accK: V8;
+  var accV: V8;
+  let pairs = select(0u, kr.pairs, kr.j >= start[kr.b]); // masked keys keep zero gradients
+  for (var n = 0u; n < pairs; n++) {
+    let pi = pairOf(kr, n);
+    let qx = loadQ(pi.x);
+    let gx = loadDout(pi.x);
+    let pij = exp(dot8(qx, kv) * p.scale - lse_in[pi.y]);
+    accK = mad8(accK, 1.0, qx, pij * (dot8(gx, vv) - delta_in[pi.y]));
+    accV = mad8(accV, 1.0, gx, pij);
+  }
+  let ok = flat8(accK, p.scale);
+  let ov = flat8(accV, 1.0);
+  for (var d = 0u; d < p.D; d++) {
+    dk[kr.kBase + d] = ok[d];
+    dv[kr.kBase + d] = ov[d];
+  }
+}
+
 // ---- row: any D <= MAXD, vectors in private arrays --------------------------------------------------
 
 @compute @workgroup_size(64)

@@ -16,6 +16,14 @@ const rowShader = { name: 'attention_row', code: common + rowCode };
 const ROW4_MAX_D = 32;
 
 /**
+ * Whether dk and dv come from one kernel (bwd_dkv_row4): the row4 kernels of CPU drivers, where the
+ * adapter binds the 9 storage buffers it needs (SwiftShader: 12; the WebGPU default is 8).
+ */
+function fusedKeyRows(gpu: Gpu, D: number): boolean {
+  return gpu.kernels === 'cpu' && D % 4 === 0 && D <= ROW4_MAX_D && gpu.limits.maxStorageBuffersPerShaderStage >= 9;
+}
+
+/**
  * Shader, entry point, constants and grid of a per-row kernel: on GPUs `entry` with a workgroup per row;
  * on CPU drivers a thread per row, `<entry>_row4` (vectors in registers) where D is a multiple of 4 up
  * to ROW4_MAX_D, else `<entry>_row`.
@@ -156,17 +164,26 @@ export function attentionBackward(gpu: Gpu, args: AttentionBackwardArgs): Dispat
       uniforms,
       buffers: { ...common, 3: v, 11: delta, 12: dq },
     }),
-    makeDispatch(gpu, {
-      label: 'attention.bwd_dk',
-      ...rowKernel(gpu, 'bwd_dk', keyRows, D),
-      uniforms,
-      buffers: { ...common, 3: v, 11: delta, 13: dk },
-    }),
-    makeDispatch(gpu, {
-      label: 'attention.bwd_dv',
-      ...rowKernel(gpu, 'bwd_dv', keyRows, D),
-      uniforms,
-      buffers: { ...common, 14: dv },
-    }),
+    ...(fusedKeyRows(gpu, D)
+      ? [makeDispatch(gpu, {
+          label: 'attention.bwd_dkv',
+          ...rowKernel(gpu, 'bwd_dkv', keyRows, D),
+          uniforms,
+          buffers: { ...common, 3: v, 11: delta, 13: dk, 14: dv },
+        })]
+      : [
+          makeDispatch(gpu, {
+            label: 'attention.bwd_dk',
+            ...rowKernel(gpu, 'bwd_dk', keyRows, D),
+            uniforms,
+            buffers: { ...common, 3: v, 11: delta, 13: dk },
+          }),
+          makeDispatch(gpu, {
+            label: 'attention.bwd_dv',
+            ...rowKernel(gpu, 'bwd_dv', keyRows, D),
+            uniforms,
+            buffers: { ...common, 14: dv },
+          }),
+        ]),
   ];
 }
