@@ -146,15 +146,14 @@ fn tileOrigin(flat: u32) -> vec2u {
   return vec2u((flat / p.tilesN) * BM, (flat % p.tilesN) * BN);
 }
 
-// Write the finished block: acc[i * TN + j] is C[m0 + step * i, n0 + step * j] (step = WG for the
-// tiled layout, 1 for the direct one). Two functions, because an entry point that merely reaches code
-// naming `bias` must bind it.
-fn writeBlock(m0: u32, n0: u32, step: u32) {
+// Write the tiled path's finished block: acc[i * TN + j] is C[m0 + WG * i, n0 + WG * j]. Two functions,
+// because an entry point that merely reaches code naming `bias` must bind it.
+fn writeBlock(m0: u32, n0: u32) {
   for (var i = 0u; i < TM; i++) {
-    let m = m0 + step * i;
+    let m = m0 + WG * i;
     if (m >= p.M) { break; }
     for (var j = 0u; j < TN; j++) {
-      let n = n0 + step * j;
+      let n = n0 + WG * j;
       if (n >= p.N) { break; }
       let v = p.alpha * acc[i * TN + j];
       let o = p.c_off + m * p.ldc + n;
@@ -163,12 +162,12 @@ fn writeBlock(m0: u32, n0: u32, step: u32) {
   }
 }
 
-fn writeBlockBias(m0: u32, n0: u32, step: u32) {
+fn writeBlockBias(m0: u32, n0: u32) {
   for (var i = 0u; i < TM; i++) {
-    let m = m0 + step * i;
+    let m = m0 + WG * i;
     if (m >= p.M) { break; }
     for (var j = 0u; j < TN; j++) {
-      let n = n0 + step * j;
+      let n = n0 + WG * j;
       if (n >= p.N) { break; }
       c[p.c_off + m * p.ldc + n] = p.alpha * acc[i * TN + j] + bias[n];
     }
@@ -182,7 +181,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (flat >= p.tiles) { return; } // uniform: the same for the whole workgroup
   let o = tileOrigin(flat);
   mainLoop(o.x, o.y, lid3.x, lid3.y, lid);
-  writeBlock(o.x + lid3.y, o.y + lid3.x, WG);
+  writeBlock(o.x + lid3.y, o.y + lid3.x);
 }
 
 @compute @workgroup_size(WG, WG)
@@ -192,7 +191,7 @@ fn main_bias(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   if (flat >= p.tiles) { return; }
   let o = tileOrigin(flat);
   mainLoop(o.x, o.y, lid3.x, lid3.y, lid);
-  writeBlockBias(o.x + lid3.y, o.y + lid3.x, WG);
+  writeBlockBias(o.x + lid3.y, o.y + lid3.x);
 }
 
 // ---- direct (CPU drivers) -----------------------------------------------------------------------
