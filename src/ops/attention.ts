@@ -15,12 +15,15 @@ const rowShader = { name: 'attention_row', code: common + rowCode };
 /** Largest head dim of the row kernels that keep vectors in named vec4 chunks (attention_row.wgsl). */
 const ROW4_MAX_D = 32;
 
+/** Whether CPU drivers get the `_row4` kernels (vectors in named vec4 chunks) for head dim D. */
+const hasRow4 = (D: number) => D % 4 === 0 && D <= ROW4_MAX_D;
+
 /**
  * Whether dk and dv come from one kernel (bwd_dkv_row4): the row4 kernels of CPU drivers, where the
  * adapter binds the 9 storage buffers it needs (SwiftShader: 12; the WebGPU default is 8).
  */
 function fusedKeyRows(gpu: Gpu, D: number): boolean {
-  return gpu.kernels === 'cpu' && D % 4 === 0 && D <= ROW4_MAX_D && gpu.limits.maxStorageBuffersPerShaderStage >= 9;
+  return gpu.kernels === 'cpu' && hasRow4(D) && gpu.limits.maxStorageBuffersPerShaderStage >= 9;
 }
 
 /**
@@ -31,7 +34,7 @@ function fusedKeyRows(gpu: Gpu, D: number): boolean {
 function rowKernel(gpu: Gpu, entry: string, rows: number, D: number): { shader: Shader; entry: string; constants?: Record<string, number>; workgroups: [number, number] } {
   if (gpu.kernels !== 'cpu') return { shader, entry, workgroups: grid1d(gpu, rows, 1) };
   const workgroups = grid1d(gpu, rows, ROW_THREADS);
-  if (D % 4 === 0 && D <= ROW4_MAX_D) return { shader: rowShader, entry: `${entry}_row4`, constants: { DC: D / 4 }, workgroups };
+  if (hasRow4(D)) return { shader: rowShader, entry: `${entry}_row4`, constants: { DC: D / 4 }, workgroups };
   return { shader: rowShader, entry: `${entry}_row`, workgroups };
 }
 

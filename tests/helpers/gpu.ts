@@ -29,11 +29,17 @@ export async function gpuWith(kernels: KernelProfile): Promise<Gpu> {
 }
 
 /**
- * The same device claiming a smaller maxStorageBufferBindingSize, so tests can make the engine split what
- * a real small limit would split (the real device still binds whatever the engine asks).
+ * The same device claiming other limits (GPUSupportedLimits' fields are getters, so they are copied one by
+ * one), so tests can make the ops choose what a device with those limits gets; the real device still binds
+ * whatever the ops ask.
  */
-export function withBindingLimit(gpu: Gpu, bytes: number): Gpu {
+export function withLimits(gpu: Gpu, overrides: Partial<Record<keyof GPUSupportedLimits, number>>): Gpu {
   const limits: Record<string, unknown> = {};
   for (const k in gpu.limits) limits[k] = gpu.limits[k as keyof GPUSupportedLimits];
-  return { ...gpu, limits: { ...limits, maxStorageBufferBindingSize: bytes } as unknown as GPUSupportedLimits };
+  return { ...gpu, limits: { ...limits, ...overrides } as unknown as GPUSupportedLimits };
+}
+
+/** The same device claiming a smaller maxStorageBufferBindingSize, so tests can make the engine split what a real small limit would split. */
+export function withBindingLimit(gpu: Gpu, bytes: number): Gpu {
+  return withLimits(gpu, { maxStorageBufferBindingSize: bytes });
 }

@@ -5,7 +5,7 @@ import { run } from '../../src/gpu/kernel';
 import { attention, attentionBackward, setAttentionOffset } from '../../src/ops/attention';
 import * as ref from '../../src/reference/attention';
 import { randn, rng } from '../../src/util/random';
-import { f32View, gpuWith, KERNEL_PROFILES, readF32, testGpu, u32View } from '../helpers/gpu';
+import { f32View, gpuWith, KERNEL_PROFILES, readF32, testGpu, u32View, withLimits } from '../helpers/gpu';
 import { assertClose, dot, finiteDiff, FWD, GRAD } from '../helpers/numeric';
 
 interface Case {
@@ -193,13 +193,20 @@ for (const kernels of KERNEL_PROFILES) {
   });
 }
 
+/** Forward and backward arguments over fresh, unfilled buffers; the row buffers are sized for one sequence (callers pass B = 1). */
+function blankArgs(gpu: Gpu, B: number, T: number, H: number, Hkv: number, D: number) {
+  const v = (n: number): View => createBuffer(gpu, n * 4);
+  const fwd = { q: v(T * H * D), k: v(T * Hkv * D), v: v(T * Hkv * D), out: v(T * H * D), lse: v(H * T), start: v(B), B, Tq: T, Tk: T, H, Hkv, D };
+  const bwd = { ...fwd, T, dout: v(T * H * D), dq: v(T * H * D), dk: v(T * Hkv * D), dv: v(T * Hkv * D), delta: v(H * T) };
+  return { fwd, bwd };
+}
+
 describe('attention shape checks', () => {
   it('throws before any GPU work', async () => {
     const gpu = await testGpu();
     const v = (n: number): View => createBuffer(gpu, n * 4);
     const B = 1, T = 4, H = 4, Hkv = 2, D = 8;
-    const fwd = { q: v(T * H * D), k: v(T * Hkv * D), v: v(T * Hkv * D), out: v(T * H * D), lse: v(H * T), start: v(B), B, Tq: T, Tk: T, H, Hkv, D };
-    const bwd = { ...fwd, T, dout: v(T * H * D), dq: v(T * H * D), dk: v(T * Hkv * D), dv: v(T * Hkv * D), delta: v(H * T) };
+    const { fwd, bwd } = blankArgs(gpu, B, T, H, Hkv, D);
     const short = { kv: v(T * Hkv * D - 1), rows: v(H * T - 1) }; // one element too few
     const before = gpu.stats.buffersCreated;
     expect(() => attention(gpu, { ...fwd, Hkv: 3 })).toThrow(/multiple of Hkv/);
@@ -222,7 +229,7 @@ describe('attention shape checks', () => {
 describe('attention backward on CPU drivers: dk and dv fused or apart', () => {
   it('gives the bits of the separate kernels', async () => {
     const fused = await gpuWith('cpu');
-    const apart = { ...fused, limits: { ...limitsOf(fused), maxStorageBuffersPerShaderStage: 8 } as unknown as GPUSupportedLimits };
+    const apart = withLimits(fused, { maxStorageBuffersPerShaderStage: 8 });
     const c: Case = { B: 2, T: 9, H: 4, Hkv: 2, D: 16, start: [0, 3] };
     const x = inputs(c, 5);
     const { views, out, lse } = await gpuForward(fused, c, x);
@@ -239,21 +246,11 @@ describe('attention backward on CPU drivers: dk and dv fused or apart', () => {
   });
 });
 
-/** A device's limits as a plain object (GPUSupportedLimits' fields are getters). */
-function limitsOf(gpu: Gpu): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k in gpu.limits) out[k] = gpu.limits[k as keyof GPUSupportedLimits];
-  return out;
-}
-
 describe('attention kernel choice', () => {
   it('CPU drivers get the vec4-chunk row kernels where D is a multiple of 4 up to 32, the array ones elsewhere', async () => {
     const gpu = await gpuWith('cpu');
-    const v = (n: number): View => createBuffer(gpu, n * 4);
     const entries = (D: number) => {
-      const B = 1, T = 3, H = 2, Hkv = 1;
-      const fwd = { q: v(T * H * D), k: v(T * Hkv * D), v: v(T * Hkv * D), out: v(T * H * D), lse: v(H * T), start: v(B), B, Tq: T, Tk: T, H, Hkv, D };
-      const bwd = { ...fwd, T, dout: v(T * H * D), dq: v(T * H * D), dk: v(T * Hkv * D), dv: v(T * Hkv * D), delta: v(H * T) };
+      const { fwd, bwd } = blankArgs(gpu, 1, 3, 2, 1, D);
       return [...attention(gpu, fwd), ...attentionBackward(gpu, bwd)].map((d) => d.pipeline.label.split(':').slice(0, 2).join(':'));
     };
     // dk and dv in one kernel where 9 storage buffers bind (SwiftShader: 12), in two where only the default 8 do.
@@ -263,6 +260,6 @@ describe('attention kernel choice', () => {
     expect(entries(36)[0]).toBe('attention_row:forward_row');
     expect(entries(6)[0]).toBe('attention_row:forward_row');
     const gpuProfile = await gpuWith('gpu');
-    expect(attention(gpuProfile, { q: createBuffer(gpuProfile, 64), k: createBuffer(gpuProfile, 64), v: createBuffer(gpuProfile, 64), out: createBuffer(gpuProfile, 64), lse: createBuffer(gpuProfile, 16), start: createBuffer(gpuProfile, 16), B: 1, Tq: 1, Tk: 1, H: 1, Hkv: 1, D: 16 })[0].pipeline.label).toMatch(/^attention:forward:/);
+    expect(attention(gpuProfile, blankArgs(gpuProfile, 1, 1, 1, 1, 16).fwd)[0].pipeline.label).toMatch(/^attention:forward:/);
   });
 });
