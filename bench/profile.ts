@@ -10,14 +10,10 @@
 
 import { type FlagSpec, parseArgs, UsageError, usage } from '../src/cli/args';
 import { type Gpu, type KernelProfile, requestGpu } from '../src/gpu/device';
-import { createBuffer, upload } from '../src/gpu/buffers';
-import { type Dispatch, encode, run, submit } from '../src/gpu/kernel';
-import { GREEDY } from '../src/generate/generate';
+import { type Dispatch, run, submit } from '../src/gpu/kernel';
 import { presetConfig } from '../src/model/config';
-import { createInferencePlan, createKvCache, uploadPositions } from '../src/model/inference';
-import { createParamBuffers, initParams, layoutParams, uploadParams } from '../src/model/params';
-import { sample, setSampleStep } from '../src/ops/sampling';
 import { createTrainer } from '../src/train/trainer';
+import { decodeRig } from './cases/decode';
 import { parseTrainShapes } from './suite';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -61,33 +57,12 @@ async function timeStep(gpu: Gpu, step: () => void, dispatches: readonly Dispatc
   return { step: time, dispatches: dispatches.length, byKernel };
 }
 
-/** One decode step of the generator at cache position 64, B rows, every row live (EOS never sampled). */
+/** One decode step of the generator at cache position 64 (the same work every step), B rows, every row live. */
 async function profileDecode(gpu: Gpu, preset: string, B: number, repeats: number): Promise<Profile> {
-  const cfg = presetConfig(preset);
-  const S = cfg.maxSeq;
-  const pos = Math.min(64, S - 1);
-  const params = createParamBuffers(gpu, layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize), 'profile.params');
-  uploadParams(gpu, params, initParams(cfg, 1));
-  const cache = createKvCache(gpu, cfg, B, S);
-  const start = createBuffer(gpu, B * 4, 'profile.start');
-  const done = createBuffer(gpu, B * 4, 'profile.done');
-  const history = createBuffer(gpu, B * S * 4, 'profile.history');
-  const plan = createInferencePlan(gpu, cfg, params, cache, 1, start);
-  upload(gpu, plan.tokens, new Uint32Array(B).fill(3));
-  const args = { logits: plan.logits, out: plan.tokens, history, done, B, V: cfg.vocab, maxNew: S, eosId: cfg.vocab, padId: 0, params: GREEDY };
-  const samp = sample(gpu, args);
-  setSampleStep(gpu, samp, args, pos);
-  uploadPositions(gpu, plan, new Uint32Array(B), pos);
-  const step = () => {
-    const enc = gpu.device.createCommandEncoder();
-    plan.encode(enc, pos); // the same position every time: the same work every step
-    const pass = enc.beginComputePass();
-    encode(pass, samp);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
-  };
-  const r = await timeStep(gpu, step, [...plan.dispatches, ...samp], repeats);
-  for (const v of [...cache.k, ...cache.v, start, done, history, ...params.segments]) v.buffer.destroy();
+  const rig = decodeRig(gpu, preset, B);
+  const pos = Math.min(64, rig.S - 1);
+  const r = await timeStep(gpu, () => rig.step(pos), rig.dispatches, repeats);
+  rig.destroy();
   return r;
 }
 
