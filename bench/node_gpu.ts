@@ -20,3 +20,12 @@ export function installNavigatorGpu(): GPU {
   else g.navigator = { gpu, userAgent: `Node.js ${process.version}`, hardwareConcurrency: cpus().length };
   return gpu;
 }
+
+/**
+ * Holds Node's event loop open until the program calls process.exit. Dawn's pending promises
+ * (queue.onSubmittedWorkDone, mapAsync) do not: under vite-node its server does, but the bundled kit
+ * (bench/portable) runs on plain node, which would exit mid-run.
+ */
+export function holdEventLoopUntilExit(): void {
+  setInterval(() => {}, 1 << 30);
+}

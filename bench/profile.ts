@@ -14,6 +14,7 @@ import { type Dispatch, run, submit } from '../src/gpu/kernel';
 import { presetConfig } from '../src/model/config';
 import { createTrainer } from '../src/train/trainer';
 import { decodeRig } from './cases/decode';
+import { holdEventLoopUntilExit } from './node_gpu';
 import { parseTrainShapes } from './suite';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -133,10 +134,7 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-// Dawn's pending promises (queue.onSubmittedWorkDone, mapAsync) do not hold Node's event loop open: under
-// vite-node its server does, but the bundled kit (bench/portable) runs on plain node, which would exit
-// mid-suite. This timer holds it until main() ends and process.exit runs.
-setInterval(() => {}, 1 << 30);
+holdEventLoopUntilExit();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {

@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type FlagSpec, parseArgs, UsageError, usage } from '../src/cli/args';
 import { requestGpu } from '../src/gpu/device';
-import { installNavigatorGpu } from './node_gpu';
+import { holdEventLoopUntilExit, installNavigatorGpu } from './node_gpu';
 import type { Peer } from './peers/peer';
 import { type BenchDocument, checkDocument, formatTable, type PeerName } from './report';
 import { STAR_SIZES, type StarSize } from './cases/star';
@@ -112,10 +112,7 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-// Dawn's pending promises (queue.onSubmittedWorkDone, mapAsync) do not hold Node's event loop open: under
-// vite-node its server does, but the bundled kit (bench/portable) runs on plain node, which would exit
-// mid-suite. This timer holds it until main() ends and process.exit runs.
-setInterval(() => {}, 1 << 30);
+holdEventLoopUntilExit();
 const args = process.argv.slice(2);
 main(args[0] === '--' ? args.slice(1) : args).then(
   (code) => process.exit(code),
