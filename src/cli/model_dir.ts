@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromHfConfig, toHfConfig } from '../hub/hf_config';
-import { parseSafetensors } from '../hub/safetensors';
+import { checkFiniteTensors, parseSafetensors } from '../hub/safetensors';
 import type { ModelConfig } from '../model/config';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
 import { writeFileAtomic } from '../star/stores/files';
@@ -47,7 +47,7 @@ export async function readModelDir(dir: string): Promise<{ cfg: ModelConfig; wei
   }
   const weights = new Uint8Array(await read('model.safetensors'));
   try {
-    parseSafetensors(weights, join(dir, 'model.safetensors'));
+    checkFiniteTensors(parseSafetensors(weights, join(dir, 'model.safetensors')));
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

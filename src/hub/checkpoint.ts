@@ -1,11 +1,12 @@
 // A Hugging Face checkpoint (model.safetensors, or model.safetensors.index.json + shards) read into our
 // parameters, checked tensor by tensor against the config: every tensor the config needs must be present
-// with exactly the shape it needs, in F32, F16 or BF16. Errors name the file and the tensor.
+// with exactly the shape it needs, in F32, F16 or BF16, every value finite (a NaN or an infinity is
+// refused, naming its position). Errors name the file and the tensor.
 
 import { type ModelConfig } from '../model/config';
 import { paramSpecs, type ParamSpec, type ParamTensors } from '../model/params';
 import type { FileProgress, ModelSource } from './download';
-import { type Dtype, parseSafetensors, parseShardIndex, type SafetensorsFile, tensorToF32 } from './safetensors';
+import { type Dtype, finiteTensorF32, parseSafetensors, parseShardIndex, type SafetensorsFile } from './safetensors';
 
 export interface Checkpoint {
   /** f32, by Hugging Face name: ready for uploadParams. */
@@ -39,7 +40,7 @@ function take(cfg: ModelConfig, file: SafetensorsFile, wanted: Map<string, Param
           `needs ${shapeText(spec.shape)}.`,
       );
     }
-    out.tensors.set(name, tensorToF32(file, name));
+    out.tensors.set(name, finiteTensorF32(file, name));
     out.dtypes[info.dtype] = (out.dtypes[info.dtype] ?? 0) + 1;
   }
 }

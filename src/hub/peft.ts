@@ -9,7 +9,7 @@
 import type { ModelConfig } from '../model/config';
 import { LORA_MODULES, LORA_TARGETS, layoutLora, type LoraConfig, type LoraTarget, mergeLora, validateLora } from '../model/lora';
 import { layoutParams, type ParamLayout, type ParamTensors } from '../model/params';
-import { parseSafetensors, tensorToF32, writeSafetensors } from './safetensors';
+import { finiteTensorF32, parseSafetensors, writeSafetensors } from './safetensors';
 
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 export const ADAPTER_CONFIG = 'adapter_config.json';
@@ -114,7 +114,7 @@ export function importPeft(cfg: ModelConfig, files: { config: string; weights: U
     const info = Object.hasOwn(file.header, e.name) ? file.header[e.name] : undefined;
     if (!info) throw new Error(`${ADAPTER_WEIGHTS}: missing tensor ${e.name} (rank ${lora.rank} on ${lora.targets.join(', ')})`);
     if (info.shape.join('x') !== e.shape.join('x')) throw new Error(`${ADAPTER_WEIGHTS}: ${e.name} has shape ${info.shape.join('x')}, expected ${e.shape.join('x')}`);
-    adapters.set(e.name, tensorToF32(file, e.name));
+    adapters.set(e.name, finiteTensorF32(file, e.name));
   }
   const extra = Object.keys(file.header).find((n) => !layout.byName.has(n));
   if (extra) throw new Error(`${ADAPTER_WEIGHTS}: tensor ${extra} does not belong to a LoRA adapter of ${ADAPTER_CONFIG}`);

@@ -127,6 +127,47 @@ export function tensorToF32(f: SafetensorsFile, name: string): Float32Array {
   return info.dtype === 'BF16' ? bf16ToF32(halves) : f16ToF32(halves);
 }
 
+/**
+ * What is wrong with a tensor holding NaN or an infinity, or null when every value is finite: how many
+ * values are bad, and the first one with its position (as an index into `shape` and as a flat index).
+ * `x - x` is 0 for every finite float and NaN for NaN and both infinities: one subtraction per value.
+ */
+export function describeNonFinite(name: string, data: ArrayLike<number>, shape: readonly number[]): string | null {
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (first < 0) return null;
+  const at: number[] = [];
+  for (let d = shape.length - 1, rest = first; d >= 0; d--) {
+    at.unshift(shape[d] > 0 ? rest % shape[d] : 0);
+    rest = shape[d] > 0 ? Math.floor(rest / shape[d]) : 0;
+  }
+  const values = count === 1 ? '1 non-finite value' : `${count} non-finite values`;
+  return `tensor "${name}" holds ${values} (the first, ${data[first]}, at [${at.join(', ')}], flat index ${first} of ${data.length})`;
+}
+
+const BROKEN_CHECKPOINT = 'A model with such a weight computes NaN everywhere: the file was written by a training run that diverged, or is damaged. ' +
+  'Load an earlier checkpoint or another copy of this one.';
+
+/** tensorToF32, refusing a tensor that holds NaN or an infinity: what every path that loads a model reads weights with. */
+export function finiteTensorF32(f: SafetensorsFile, name: string): Float32Array {
+  const data = tensorToF32(f, name);
+  const bad = describeNonFinite(name, data, f.header[name].shape);
+  if (bad !== null) throw new Error(`${f.fileName ?? 'safetensors file'}: ${bad}. ${BROKEN_CHECKPOINT}`);
+  return data;
+}
+
+/** Checks every tensor of a file with finiteTensorF32 (one tensor decoded at a time). */
+export function checkFiniteTensors(f: SafetensorsFile): void {
+  for (const name of Object.keys(f.header)) finiteTensorF32(f, name);
+}
+
 /** Slow path through DataView, for a big-endian host only. */
 function readBigEndianHost(raw: Uint8Array, dtype: Dtype, count: number): Float32Array {
   const view = new DataView(raw.buffer);
