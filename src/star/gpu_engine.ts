@@ -10,7 +10,7 @@
 // memory of the weights, each rounded once to the nearest half on upload, products accumulated in f32.
 // readParams returns those stored values widened to f32.
 
-import { parseSafetensors, type SafetensorsFile, tensorToF32, writeSafetensors } from '../hub/safetensors';
+import { describeNonFinite, finiteTensorF32, parseSafetensors, type SafetensorsFile, writeSafetensors } from '../hub/safetensors';
 import type { Gpu } from '../gpu/device';
 import { chooseBatchSize, createGenerator, type Generator } from '../generate/generate';
 import { baseDtypeFor } from '../model/activations';
@@ -21,7 +21,7 @@ import {
 } from '../model/params';
 import { batchIterator, type Example } from '../train/batches';
 import { DEFAULT_OPTIM, type OptimConfig } from '../train/config';
-import { createTrainer, type Trainer } from '../train/trainer';
+import { createTrainer, DivergenceError, type Trainer } from '../train/trainer';
 import type { FinetuneOptions, GenOptions, StarEngine } from './types';
 
 /** What the engine needs of a tokenizer (the char tokenizer and the Hub tokenizer adapter both fit). */
@@ -67,7 +67,7 @@ export interface GpuEngine extends StarEngine {
   readAdapters(): Promise<ParamTensors>;
 }
 
-/** Tensors of `layout` from a safetensors file, checking names and shapes. */
+/** Tensors of `layout` from a safetensors file, checking names, shapes and that every value is finite. */
 function readLayout(file: SafetensorsFile, layout: ParamLayout, hint = ''): ParamTensors {
   const tensors: ParamTensors = new Map();
   for (const e of layout.entries) {
@@ -76,7 +76,7 @@ function readLayout(file: SafetensorsFile, layout: ParamLayout, hint = ''): Para
     if (info.shape.join('x') !== e.shape.join('x')) {
       throw new Error(`weights: ${e.name} has shape ${info.shape.join('x')}, but the config needs ${e.shape.join('x')}${hint}.`);
     }
-    tensors.set(e.name, tensorToF32(file, e.name));
+    tensors.set(e.name, finiteTensorF32(file, e.name));
   }
   return tensors;
 }
@@ -168,7 +168,9 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
     },
 
     async finetune(examples: Example[], f: FinetuneOptions) {
-      const longest = Math.max(...examples.map((e) => tok.encode(e.prompt).length + tok.encode(e.target).length + 2));
+      if (examples.length === 0) throw new Error('finetune: there are no examples to train on.');
+      let longest = 0; // a loop, not Math.max(...): a spread of a million examples overflows the stack
+      for (const e of examples) longest = Math.max(longest, tok.encode(e.prompt).length + tok.encode(e.target).length + 2);
       if (longest > cfg.maxSeq) throw new Error(`A training example has ${longest} tokens, more than the model's maxSeq (${cfg.maxSeq}).`);
       const T = Math.min(cfg.maxSeq, Math.ceil(longest / T_BUCKET) * T_BUCKET);
       const tr = trainerFor(T);
@@ -185,7 +187,11 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
         step++;
         for (const t of batch.tokens) if (t !== tok.pad) tokens++;
         if (step % lossEvery === 0 || step === f.steps) {
-          const loss = await tr.readLoss();
+          // The one readback of the step; a NaN stays in the weights once there, so checking here catches it.
+          const [loss, gradNorm] = await Promise.all([tr.readLoss(), tr.readGradNorm()]);
+          if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+            throw new DivergenceError(step, `at step ${step} of ${f.steps} the loss is ${loss} and the gradient norm ${gradNorm} (both are read every ${lossEvery === 1 ? 'step' : `${lossEvery} steps`})`, optim);
+          }
           losses.push(loss);
           f.onStep?.(step, loss);
         }
@@ -195,7 +201,14 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
 
     async saveWeights() {
       const set = adapters?.params ?? params; // LoRA: the adapters only; the base never changes
-      return writeLayout(set.layout, await downloadParams(gpu, set));
+      const tensors = await downloadParams(gpu, set);
+      // loadWeights refuses non-finite weights, so any here came from training (its last update, say,
+      // which no loss read saw): refuse to hand them out, so no store ever holds them.
+      for (const e of set.layout.entries) {
+        const bad = describeNonFinite(e.name, tensors.get(e.name)!, e.shape);
+        if (bad !== null) throw new DivergenceError(0, `the trained weights are not finite: ${bad}`, optim);
+      }
+      return writeLayout(set.layout, tensors);
     },
 
     /**

@@ -54,6 +54,8 @@ export interface Trainer {
   /** Submits one full training step; `totalSteps` shapes the LR schedule. Returns the LR used. */
   trainStep(totalSteps: number): number;
   readLoss(): Promise<number>;
+  /** The global gradient norm of the last trainStep, before clipping (NaN or Infinity when a gradient was). */
+  readGradNorm(): Promise<number>;
   /** Logits [B*T, V] (joined from their row blocks). */
   readLogits(): Promise<Float32Array>;
   /** The base parameters by Hugging Face name, as f32 (widened from an f16 base: the values it holds). */
@@ -67,6 +69,22 @@ export interface Trainer {
   resetOptimizer(): void;
   /** Frees everything this trainer allocated (not shared parameters passed in). */
   destroy(): void;
+}
+
+/**
+ * Training produced a NaN or an infinity: the loss, the gradient norm or a trained weight. `step` is the step
+ * at which it was seen, 0 when seen in the weights after training (the loss is read every few steps, so it
+ * may have started a few steps before); `what` says what was seen, and where.
+ */
+export class DivergenceError extends Error {
+  constructor(readonly step: number, what: string, optim: OptimConfig) {
+    super(
+      `Training diverged: ${what}. Nothing from this fine-tune was saved; the run keeps its last ` +
+        `completed phase. Lower the learning rate (it is ${optim.lr}; try ${Number((optim.lr / 10).toPrecision(3))} or less), keep gradient clipping on ` +
+        `(maxGradNorm ${optim.maxGradNorm}${optim.maxGradNorm > 0 ? '' : ': off'}) or warm up longer (${optim.warmupSteps} steps), then start the run again.`,
+    );
+    this.name = 'DivergenceError';
+  }
 }
 
 export interface TrainerOptions {
@@ -202,6 +220,9 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
     },
     async readLoss() {
       return (await readF32(gpu, acts.loss))[0];
+    },
+    async readGradNorm() {
+      return Math.sqrt((await readF32(gpu, acts.normSq))[0]);
     },
     async readLogits() {
       const out = new Float32Array(BT * cfg.vocab);
