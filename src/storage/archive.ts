@@ -17,14 +17,15 @@
 // Import checks every file first (./archive_check.ts) and then writes the whole run in one transaction,
 // so a bad archive changes nothing.
 
-import { strFromU8, strToU8, unzipSync, type Zippable, zipSync } from 'fflate';
+import { strFromU8, strToU8, type Zippable, zipSync } from 'fflate';
 import { toHfConfig } from '../hub/hf_config';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, peftConfig } from '../hub/peft';
 import { presetConfig } from '../model/config';
 import { type AnyRunConfig, validateAnyRunConfig } from '../star/run_configs';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
 import type { KeptExample, PhaseName, StarSummary } from '../star/types';
-import { checkPhase, checkQuestions, checkSummary, checkWeights, type CsqaQuestions, ImportError, PHASE_NAMES, sameJSON, sampleSize } from './archive_check';
+import { checkPhase, checkQuestions, checkSummary, checkWeights, type CsqaQuestions, ImportError, PHASE_NAMES, refuse, sameJSON, sampleSize } from './archive_check';
+import { readRunFiles } from './archive_zip';
 import { type Db, keys, readPrefix, STORAGE_VERSION, write } from './db';
 import { folderName } from './names';
 import { putWeightsIn, readWeights } from './run_store';
@@ -118,47 +119,42 @@ function parseJSON(file: string, bytes: Uint8Array): unknown {
   try {
     return JSON.parse(strFromU8(bytes));
   } catch (e) {
-    throw new ImportError(`${file} is not valid JSON (${(e as Error).message}).`);
+    throw refuse(`${file} is not valid JSON (${(e as Error).message}).`);
   }
-}
-
-/** The archive's files relative to its run folder (a zip may hold the folder or just its contents). */
-function runFiles(bytes: Uint8Array): Map<string, Uint8Array> {
-  let entries: Record<string, Uint8Array>;
-  try {
-    entries = unzipSync(bytes);
-  } catch (e) {
-    throw new ImportError(`it is not a zip archive (${(e as Error).message}).`);
-  }
-  const runJsons = Object.keys(entries).filter((p) => p === 'run.json' || p.endsWith('/run.json'));
-  if (runJsons.length === 0) throw new ImportError('it holds no run.json; export a run folder (the CLI\'s --out folder) as a zip.');
-  if (runJsons.length > 1) throw new ImportError(`it holds ${runJsons.length} runs (${runJsons.join(', ')}); import one run per zip.`);
-  const prefix = runJsons[0].slice(0, -'run.json'.length);
-  const files = new Map<string, Uint8Array>();
-  for (const [p, data] of Object.entries(entries)) if (p.startsWith(prefix) && !p.endsWith('/')) files.set(p.slice(prefix.length), data);
-  return files;
 }
 
 /** Reads and checks a zipped run; throws ImportError naming the file and field at the first problem. */
 export function unzipRun(bytes: Uint8Array): RunArchive {
-  const files = runFiles(bytes);
+  try {
+    return checkedRun(bytes);
+  } catch (e) {
+    if (e instanceof ImportError) throw e;
+    throw refuse(`it could not be read (${(e as Error)?.message ?? String(e)}).`); // a check this file slipped past
+  }
+}
+
+function checkedRun(bytes: Uint8Array): RunArchive {
+  const files = readRunFiles(bytes);
   const manifest = files.has('star-webgpu.json') ? parseJSON('star-webgpu.json', files.get('star-webgpu.json')!) as Record<string, unknown> : undefined;
   if (manifest !== undefined) {
-    if (manifest?.format !== ARCHIVE_FORMAT) throw new ImportError(`star-webgpu.json names format ${JSON.stringify(manifest?.format)}, not ${ARCHIVE_FORMAT}.`);
+    if (manifest?.format !== ARCHIVE_FORMAT) throw refuse(`star-webgpu.json names format ${JSON.stringify(manifest?.format)}, not ${ARCHIVE_FORMAT}.`);
     if (manifest.version !== STORAGE_VERSION) {
-      throw new ImportError(`it was exported by a version of this app that writes archive version ${JSON.stringify(manifest.version)}; this version reads version ${STORAGE_VERSION}.`);
+      throw new ImportError(
+        `it was exported by a version of this app that writes archive version ${JSON.stringify(manifest.version)}; this version reads version ${STORAGE_VERSION}.`,
+        'Import it into the version of the app that exported it.',
+      );
     }
   }
   const config = parseJSON('run.json', files.get('run.json')!) as AnyRunConfig;
   try {
     validateAnyRunConfig(config);
   } catch (e) {
-    throw new ImportError(`run.json is not a run configuration this version understands: ${(e as Error).message}`);
+    throw refuse(`run.json is not a run configuration this version understands: ${(e as Error).message}`);
   }
   const docs: Record<string, unknown> = { 'star-config': config.star };
   if (files.has('star-config.json')) {
     const star = parseJSON('star-config.json', files.get('star-config.json')!);
-    if (!sameJSON(star, config.star)) throw new ImportError('star-config.json does not match the "star" settings in run.json.');
+    if (!sameJSON(star, config.star)) throw refuse('star-config.json does not match the "star" settings in run.json.');
   }
   if (files.has('summary.json')) {
     const s = parseJSON('summary.json', files.get('summary.json')!) as Record<string, unknown>;
@@ -169,8 +165,11 @@ export function unzipRun(bytes: Uint8Array): RunArchive {
   let questions: CsqaQuestions | undefined;
   if (config.task === 'csqa') {
     if (files.has('csqa-questions.json')) docs['csqa-questions'] = questions = checkQuestions('csqa-questions.json', parseJSON('csqa-questions.json', files.get('csqa-questions.json')!));
-    const hf = files.has('config.json') ? parseJSON('config.json', files.get('config.json')!) : undefined;
-    if (typeof hf === 'object' && hf !== null && !Array.isArray(hf)) docs['hf-config'] = hf;
+    if (files.has('config.json')) {
+      const hf = parseJSON('config.json', files.get('config.json')!);
+      if (typeof hf !== 'object' || hf === null || Array.isArray(hf)) throw refuse('config.json must be an object (the model\'s Hugging Face config).');
+      docs['hf-config'] = hf;
+    }
   }
   const n = sampleSize(config, questions);
   const phases: RunArchive['phases'] = [];
@@ -178,7 +177,7 @@ export function unzipRun(bytes: Uint8Array): RunArchive {
     const m = /^iteration-(\d+)\/([a-z]+)\.json$/.exec(path);
     if (!m) continue;
     const phase = m[2] as PhaseName;
-    if (!PHASE_NAMES.includes(phase)) throw new ImportError(`${path}: "${phase}" is not a phase of the STaR loop (${PHASE_NAMES.join(', ')}).`);
+    if (!PHASE_NAMES.includes(phase)) throw refuse(`${path}: "${phase}" is not a phase of the STaR loop (${PHASE_NAMES.join(', ')}).`);
     const value = parseJSON(path, data);
     checkPhase(path, config, Number(m[1]), phase, value, n);
     phases.push({ iteration: Number(m[1]), phase, value });
@@ -191,8 +190,8 @@ export function unzipRun(bytes: Uint8Array): RunArchive {
     checkWeights(`${name}.safetensors`, config, data);
     weights[name] = data;
   }
-  if (phases.some((p) => p.phase !== 'seed') && !weights.base) throw new ImportError('it has completed phases but no base.safetensors to continue from.');
-  if (phases.some((p) => p.phase === 'finetune') && !weights.latest) throw new ImportError('it has a completed fine-tune but no latest.safetensors.');
+  if (phases.some((p) => p.phase !== 'seed') && !weights.base) throw refuse('it has completed phases but no base.safetensors to continue from.');
+  if (phases.some((p) => p.phase === 'finetune') && !weights.latest) throw refuse('it has a completed fine-tune but no latest.safetensors.');
   const name = typeof manifest?.name === 'string' && manifest.name.trim() !== '' ? manifest.name : `imported ${config.model} ${config.star.mode}`;
   const m = manifest ?? {};
   return {

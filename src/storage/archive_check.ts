@@ -9,18 +9,25 @@ import type { CsqaProblem } from '../star/tasks/csqa';
 import { checkProblem } from '../star/tasks/csqa_data';
 import type { PhaseName } from '../star/types';
 
+/** What to do about an archive that is damaged, hostile or not a run: start again from a clean export. */
+export const REEXPORT = 'Nothing was imported: export the run again from the app (or zip the run folder `npm run star` wrote, as it is) and import that zip.';
+
+/** An archive refused: `message` says what is wrong and where, `todo` what to do about it. */
 export class ImportError extends Error {
   override name = 'ImportError';
-  constructor(message: string) {
-    super(`Cannot import this file: ${message}`);
+  constructor(message: string, todo = '') {
+    super(`Cannot import this file: ${message}${todo ? ` ${todo}` : ''}`);
   }
 }
+
+/** An archive refused with the usual advice (REEXPORT). */
+export const refuse = (message: string): ImportError => new ImportError(message, REEXPORT);
 
 type Check = (v: unknown, at: string) => void;
 
 const fail = (at: string, want: string, v: unknown): never => {
   const got = v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v;
-  throw new ImportError(`${at} must be ${want}, got ${got}.`);
+  throw refuse(`${at} must be ${want}, got ${got}.`);
 };
 const num: Check = (v, at) => void (typeof v === 'number' && Number.isFinite(v) ? 0 : fail(at, 'a number', v));
 const int: Check = (v, at) => void (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? 0 : fail(at, 'a whole number', v));
@@ -40,7 +47,7 @@ const record = (c: Check): Check => (v, at) => {
 const shape = (fields: Record<string, Check>): Check => (v, at) => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(at, 'an object', v);
   for (const [k, c] of Object.entries(fields)) {
-    if (!(k in (v as object))) throw new ImportError(`${at} has no field "${k}".`);
+    if (!(k in (v as object))) throw refuse(`${at} has no field "${k}".`);
     c((v as Record<string, unknown>)[k], `${at}.${k}`);
   }
 };
@@ -78,20 +85,20 @@ export function sampleSize(cfg: AnyRunConfig, questions?: CsqaQuestions): number
 
 /** Checks one phase file's shape and its agreement with the run's config (`n`: problems per iteration, when known). */
 export function checkPhase(file: string, cfg: AnyRunConfig, iteration: number, phase: PhaseName, value: unknown, n: number | null): void {
-  if (iteration > cfg.star.iterations) throw new ImportError(`${file}: iteration ${iteration} is beyond the run's ${cfg.star.iterations} iterations.`);
+  if (iteration > cfg.star.iterations) throw refuse(`${file}: iteration ${iteration} is beyond the run's ${cfg.star.iterations} iterations.`);
   if (iteration === 0 ? phase !== 'seed' && phase !== 'evaluate' : phase === 'seed') {
-    throw new ImportError(`${file}: iteration ${iteration} has no ${phase} phase.`);
+    throw refuse(`${file}: iteration ${iteration} has no ${phase} phase.`);
   }
   PHASES[phase](value, file);
   if (n === null) return;
   if (phase === 'generate') {
     const got = (value as { completions: unknown[] }).completions.length;
-    if (got !== n) throw new ImportError(`${file} has ${got} completions, but the run draws ${n} problems per iteration.`);
+    if (got !== n) throw refuse(`${file} has ${got} completions, but the run draws ${n} problems per iteration.`);
   }
   if (phase === 'filter') {
     const f = value as { kept: unknown[]; failures: number[] };
     if (f.kept.length + f.failures.length !== n || f.failures.some((i) => i >= n)) {
-      throw new ImportError(`${file}: kept and failures do not add up to the ${n} problems of an iteration.`);
+      throw refuse(`${file}: kept and failures do not add up to the ${n} problems of an iteration.`);
     }
   }
 }
@@ -107,14 +114,14 @@ export function checkQuestions(file: string, v: unknown): CsqaQuestions {
   shape({ train: list(any), eval: list(any) })(v, file);
   const q = v as CsqaQuestions;
   for (const part of ['train', 'eval'] as const) {
-    if (q[part].length === 0) throw new ImportError(`${file}: "${part}" holds no questions.`);
+    if (q[part].length === 0) throw refuse(`${file}: "${part}" holds no questions.`);
     q[part].forEach((p, i) => {
       const at = `${file}: ${part}[${i}]`;
       shape({ id: str, stem: str, choices: list(shape({ label: str, text: str })), answerKey: str, concept: str })(p, at);
       try {
         checkProblem(p);
       } catch (e) {
-        throw new ImportError(`${at}: ${(e as Error).message}.`);
+        throw refuse(`${at}: ${(e as Error).message}.`);
       }
     });
   }
@@ -127,14 +134,15 @@ export function checkWeights(file: string, cfg: AnyRunConfig, bytes: Uint8Array)
   try {
     header = parseSafetensors(bytes, file).header;
   } catch (e) {
-    throw new ImportError((e as Error).message);
+    const why = (e as Error).message.replace(`${file}: `, '');
+    throw refuse(`${file} is not a safetensors weights file (${why}).`);
   }
   if (cfg.task !== 'arithmetic') return; // a pretrained model's layout is known once its config.json is loaded
   for (const e of layoutParams(presetConfig(cfg.model)).entries) {
     const t = header[e.name];
-    if (!t) throw new ImportError(`${file} has no tensor ${e.name}, which the ${cfg.model} model needs.`);
+    if (!t) throw refuse(`${file} has no tensor ${e.name}, which the ${cfg.model} model needs.`);
     if (t.shape.join('x') !== e.shape.join('x')) {
-      throw new ImportError(`${file}: ${e.name} has shape ${t.shape.join('x')}, the ${cfg.model} model needs ${e.shape.join('x')}.`);
+      throw refuse(`${file}: ${e.name} has shape ${t.shape.join('x')}, the ${cfg.model} model needs ${e.shape.join('x')}.`);
     }
   }
 }
