@@ -83,6 +83,21 @@ export function keepForever(x: object): void {
   (g.__starDawnKeep ??= []).push(x);
 }
 
+/**
+ * On Linux without a desktop session, the Vulkan loader's display probe prints "error: XDG_RUNTIME_DIR is
+ * invalid or not set in the environment." twice per Dawn instance. Nothing is ever written there, so when
+ * the variable is unset or names no folder it is pointed at a private empty one (mode 0700), removed when
+ * the process exits.
+ */
+function privateRuntimeDir(fs: typeof import('node:fs')): void {
+  if (process.platform !== 'linux') return;
+  const current = process.env.XDG_RUNTIME_DIR;
+  if (current && fs.statSync(current, { throwIfNoEntry: false })?.isDirectory()) return;
+  const dir = fs.mkdtempSync(`${process.env.TMPDIR || '/tmp'}/star-webgpu-runtime-`);
+  process.env.XDG_RUNTIME_DIR = dir;
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+}
+
 async function nodeAdapter(powerPreference: GPUPowerPreference): Promise<{ adapter: GPUAdapter | null; backend: string }> {
   // A variable specifier keeps bundlers from pulling the native module into the browser build.
   const spec = 'webgpu';
@@ -91,6 +106,9 @@ async function nodeAdapter(powerPreference: GPUPowerPreference): Promise<{ adapt
     globals: Record<string, unknown>;
   };
   Object.assign(globalThis, dawn.globals);
+  const fsName = 'node:fs';
+  const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs');
+  privateRuntimeDir(fs);
   const instance = () => {
     const g = dawn.create([]);
     keepForever(g);
@@ -101,8 +119,6 @@ async function nodeAdapter(powerPreference: GPUPowerPreference): Promise<{ adapt
     keepForever(adapter);
     return { adapter, backend: 'dawn' };
   }
-  const fsName = 'node:fs';
-  const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs');
   if (process.platform === 'linux' && !process.env.VK_ICD_FILENAMES && fs.existsSync(SWIFTSHADER_ICD)) {
     // No usable adapter: fall back to SwiftShader. The Vulkan loader reads this on the next instance.
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
