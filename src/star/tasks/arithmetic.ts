@@ -156,12 +156,54 @@ export function parseProblemLine(line: string, lineNo: number): Problem {
   }
   const obj = value as Record<string, unknown>;
   for (const key of ['a', 'b']) {
-    if (!(key in obj)) throw new Error(`line ${lineNo}: missing field "${key}"`);
-    if (typeof obj[key] !== 'number') throw new Error(`line ${lineNo}: field "${key}" is not a number`);
+    if (!Object.hasOwn(obj, key)) throw new Error(`line ${lineNo}: missing field "${key}"`);
+    const x = obj[key];
+    if (typeof x !== 'number') throw new Error(`line ${lineNo}: field "${key}" is not a number`);
+    // Checked here, before String(x) counts digits: 1e21 prints as "1e+21", five characters.
+    if (x >= 10 ** MAX_DIGITS) throw new Error(`line ${lineNo}: field "${key}" = ${x} has more than ${MAX_DIGITS} digits`);
   }
   try {
     return makeProblem(obj.a as number, obj.b as number);
   } catch (e) {
     throw new Error(`line ${lineNo}: ${(e as Error).message.replace(/^makeProblem: /, '')}`);
   }
+}
+
+/** Longest line a problems file may hold: a real one is a few dozen characters; this bounds memory on a file with no newlines. */
+export const MAX_PROBLEM_LINE = 4096;
+
+/**
+ * Every problem of a problems file (a JSON object per line, blank lines skipped), read chunk by chunk
+ * (a file stream, a fetch body decoded to text), so a file of any size is never held as one string.
+ * Errors name `fileName` and the first bad line, with its 1-based number; a file with no problem is an error.
+ */
+export async function parseProblemsFile(chunks: AsyncIterable<string> | Iterable<string>, fileName = 'problems file'): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  let lineNo = 0;
+  let rest = ''; // the line the last chunk cut short
+  const tooLong = (n: number) =>
+    new Error(`${fileName}: line ${n} is longer than ${MAX_PROBLEM_LINE} characters; each line holds one problem, like {"a": 123, "b": 456}.`);
+  const line = (text: string) => {
+    lineNo++;
+    if (text.length > MAX_PROBLEM_LINE) throw tooLong(lineNo);
+    if (text.trim() === '') return;
+    try {
+      problems.push(parseProblemLine(text, lineNo));
+    } catch (e) {
+      throw new Error(`${fileName}: ${(e as Error).message}`);
+    }
+  };
+  for await (const chunk of chunks) {
+    let start = 0;
+    for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', start)) {
+      line(rest + chunk.slice(start, nl));
+      rest = '';
+      start = nl + 1;
+    }
+    rest += chunk.slice(start);
+    if (rest.length > MAX_PROBLEM_LINE) throw tooLong(lineNo + 1); // before the file's end: memory stays bounded
+  }
+  line(rest);
+  if (problems.length === 0) throw new Error(`${fileName} holds no problems.`);
+  return problems;
 }
