@@ -8,7 +8,7 @@
 //
 // Bad input exits with code 2 and writes nothing; running the same command on an existing folder resumes.
 
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requestGpu } from '../gpu/device';
@@ -20,7 +20,7 @@ import { runStar } from '../star/loop';
 import { comparisonTable, curveTable } from '../star/report';
 import { runConfig, type RunConfig } from '../star/run_config';
 import { FolderStore, writeFileAtomic } from '../star/stores/files';
-import { isCorrect, parseProblemLine, problemPrompt, type Problem } from '../star/tasks/arithmetic';
+import { isCorrect, parseProblemsFile, problemPrompt, type Problem } from '../star/tasks/arithmetic';
 import { arithmeticEnd, arithmeticTask } from '../star/tasks/arithmetic_task';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
 import { csqaTask } from '../star/tasks/csqa';
@@ -214,24 +214,13 @@ async function writeFinalModel(out: string, engine: GpuEngine, model: HubModel, 
   for (const [name, bytes] of files) await writeFileAtomic(join(out, name), bytes);
 }
 
+/** Streamed: a file of any size is read in chunks, never as one string. */
 async function readProblems(file: string): Promise<Problem[]> {
-  let text: string;
   try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    throw new UsageError(`Cannot read ${file}.`);
+    return await parseProblemsFile(createReadStream(file, { encoding: 'utf8' }), file);
+  } catch (e) {
+    throw new UsageError((e as NodeJS.ErrnoException).code !== undefined ? `Cannot read ${file}.` : (e as Error).message);
   }
-  const problems: Problem[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    try {
-      problems.push(parseProblemLine(line, i + 1));
-    } catch (e) {
-      throw new UsageError(`${file}: ${(e as Error).message}`);
-    }
-  });
-  if (problems.length === 0) throw new UsageError(`${file} holds no problems.`);
-  return problems;
 }
 
 async function evalCommand(flags: Record<string, string | number | boolean>): Promise<void> {
@@ -245,10 +234,10 @@ async function evalCommand(flags: Record<string, string | number | boolean>): Pr
   } catch (e) {
     throw new UsageError(`${dir}: the weights do not match config.json: ${(e as Error).message}`);
   }
-  const maxDigits = Math.max(...problems.map((p) => p.digits));
+  const maxDigits = problems.reduce((m, p) => Math.max(m, p.digits), 1); // reduce: a spread of a million problems overflows the stack
   const task = arithmeticTask({ minDigits: 1, maxDigits, seedMinDigits: 1, seedMaxDigits: 1 });
   const outs = await engine.generate(problems.map((p) => problemPrompt(p)), {
-    temperature: 0, maxNewTokens: Math.max(...problems.map((p) => task.maxNewTokens(p))), stop: [], end: arithmeticEnd, seed: 0,
+    temperature: 0, maxNewTokens: problems.reduce((m, p) => Math.max(m, task.maxNewTokens(p)), 1), stop: [], end: arithmeticEnd, seed: 0,
   });
   const byDigits: Record<string, { correct: number; total: number; accuracy: number }> = {};
   let correct = 0;
