@@ -69,8 +69,9 @@ export function measure(cfg: CsqaRunConfig, q: CsqaQuestions, tok: HubTokenizer)
   const pool = trainingPool(cfg.star, task);
   const evalSet = task.evalProblems(cfg.star.evalSize, cfg.star.evalSeed);
   const n = (text: string) => tok.encode(text).length;
-  const target = cfg.star.mode === 'direct' ? Math.max(...pool.map((p) => n(task.directTarget(p)))) : cfg.maxNewTokens;
-  const trainTokens = Math.max(...pool.map((p) => n(task.trainPrompt(p)))) + target + 2;
+  // reduce, not Math.max(...pool): a spread of a large question file overflows the stack
+  const target = cfg.star.mode === 'direct' ? pool.reduce((m, p) => Math.max(m, n(task.directTarget(p))), 0) : cfg.maxNewTokens;
+  const trainTokens = pool.reduce((m, p) => Math.max(m, n(task.trainPrompt(p))), 0) + target + 2;
   // Every prompt is the same few-shot prefix before a question: the longest questions make the longest
   // prompts, encoded whole (BPE may merge across the seam) for the few longest.
   const hint = cfg.star.rationalize;
