@@ -32,10 +32,13 @@ export function openDb(name = DB_NAME): Db {
 /** The browser refused a write because its storage quota is used up. Nothing of that write was stored. */
 export class StorageFullError extends Error {
   override name = 'StorageFullError';
-  constructor(what: string) {
+  constructor(
+    /** What could not be saved ("iteration 2's finetune phase"). */
+    readonly what: string,
+  ) {
     super(
       `Browser storage is full: ${what} could not be saved. Nothing already stored was changed. ` +
-        'Export and delete old runs (or allow this site more storage), then resume.',
+        'Free space or delete old runs (Export keeps a copy of a run first), then try again.',
     );
   }
 }
@@ -52,27 +55,43 @@ function writeError(what: string, e: unknown): Error {
   return new Error(`Could not save ${what}: the write was aborted${name ? ` (${name})` : ''}. Nothing of it was stored.`);
 }
 
+/** Wraps a request's event handler so that what it throws aborts the write and is reported as its cause. */
+export type Guard = <A extends unknown[]>(handler: (...args: A) => void) => (...args: A) => void;
+
 /**
  * Runs `body` in ONE readwrite transaction and resolves once it has committed. If `body` throws (or a
- * request fails, or the quota runs out) the transaction is aborted, so nothing `body` did is stored.
+ * handler wrapped in `guard` throws, or a request fails, or the quota runs out) the transaction is
+ * aborted, so nothing `body` did is stored, and the error names `what` was being saved.
  */
-export function write(db: Db, what: string, body: (s: IDBObjectStore) => void): Promise<void> {
+export function write(db: Db, what: string, body: (s: IDBObjectStore, guard: Guard) => void): Promise<void> {
   return db.use('readwrite', async (s) => {
     const tx = s.transaction;
-    try {
-      body(s);
-    } catch (e) {
+    const thrown: unknown[] = []; // the first error a guarded handler threw
+    const abort = (error: unknown) => {
+      thrown.push(error);
       try {
         tx.abort();
       } catch {
         // already finished or aborted
       }
+    };
+    const guard: Guard = (handler) => (...args) => {
+      try {
+        handler(...args);
+      } catch (e) {
+        abort(e);
+      }
+    };
+    try {
+      body(s, guard);
+    } catch (e) {
+      abort(e);
       throw writeError(what, e);
     }
     try {
       await promisifyRequest(tx);
     } catch (e) {
-      throw writeError(what, tx.error ?? e);
+      throw writeError(what, thrown.length > 0 ? thrown[0] : tx.error ?? e);
     }
   });
 }

@@ -2,6 +2,12 @@
 // (rationale sets included) with putPhase after the phase ends; that write is one transaction, so a
 // phase is either absent or complete. Weights are split into chunks, all written (and the old ones
 // removed) in one transaction with their manifest, so a failed save leaves the previous weights whole.
+//
+// A running run's store (`weightsWithPhase`) also keeps the weights a phase saves (the seed's base model,
+// a fine-tune's latest) in memory until that phase's record is written, and writes them in the same
+// transaction: a phase cut off between its weights and its record (a full disk, a pause, Stop) leaves
+// neither, so the run goes on as if the phase had never started. Without it, stored base weights and no
+// seed record would read as a base model shared from another run.
 
 import { promisifyRequest } from 'idb-keyval';
 import type { PhaseName, RunStore } from '../star/types';
@@ -16,30 +22,40 @@ interface WeightsManifest {
 }
 
 export class IdbRunStore implements RunStore {
+  /** Weights saved by the phase in progress, written with its record (weightsWithPhase only). */
+  private pending = new Map<string, Uint8Array>();
+
   constructor(
     readonly db: Db,
     readonly runId: string,
     /** Bytes per weights chunk (tests make it small). */
     readonly chunkBytes = CHUNK,
+    /** Write weights with the next phase record instead of at once (the loop's store; see above). */
+    readonly weightsWithPhase = false,
   ) {}
 
   getPhase<T>(iteration: number, phase: PhaseName): Promise<T | undefined> {
     return read<T>(this.db, keys.phase(this.runId, iteration, phase));
   }
 
-  putPhase<T>(iteration: number, phase: PhaseName, value: T): Promise<void> {
-    return write(this.db, `iteration ${iteration}'s ${phase} phase`, (s) => {
+  async putPhase<T>(iteration: number, phase: PhaseName, value: T): Promise<void> {
+    const weights = [...this.pending];
+    this.pending.clear(); // written now, or lost with the phase
+    await write(this.db, `iteration ${iteration}'s ${phase} phase`, (s) => {
+      for (const [name, bytes] of weights) putWeightsIn(s, this.runId, name, bytes, this.chunkBytes);
       s.put(value, keys.phase(this.runId, iteration, phase));
       s.put({ iteration, phase, at: Date.now() }, keys.mark(this.runId));
     });
   }
 
   getWeights(name: string): Promise<Uint8Array | undefined> {
-    return readWeights(this.db, this.runId, name);
+    const pending = this.pending.get(name);
+    return pending ? Promise.resolve(pending) : readWeights(this.db, this.runId, name);
   }
 
-  putWeights(name: string, bytes: Uint8Array): Promise<void> {
-    return write(this.db, `the ${name} weights`, (s) => putWeightsIn(s, this.runId, name, bytes, this.chunkBytes));
+  async putWeights(name: string, bytes: Uint8Array): Promise<void> {
+    if (this.weightsWithPhase) this.pending.set(name, bytes);
+    else await write(this.db, `the ${name} weights`, (s) => putWeightsIn(s, this.runId, name, bytes, this.chunkBytes));
   }
 
   getJSON<T>(key: string): Promise<T | undefined> {

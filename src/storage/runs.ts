@@ -60,14 +60,14 @@ export async function listRuns(db: Db): Promise<RunMeta[]> {
 /** Reads, changes and writes a run's record in one transaction; returns the new record. */
 export async function updateRun(db: Db, id: string, change: (m: RunMeta) => Partial<RunMeta>): Promise<RunMeta> {
   let next: RunMeta | undefined;
-  await write(db, `run ${id}'s status`, (s) => {
+  await write(db, `run ${id}'s status`, (s, guard) => {
     const req = s.get(keys.meta(id));
-    req.onsuccess = () => {
+    req.onsuccess = guard(() => {
       const old = req.result as RunMeta | undefined;
       if (old === undefined) return; // nothing to change: the transaction commits nothing
       next = { ...old, ...change(old), updatedAt: Date.now() };
       s.put(next, keys.meta(id));
-    };
+    });
   });
   if (next === undefined) throw new Error(`There is no run ${id}.`);
   return next;

@@ -9,7 +9,7 @@ import type { GpuError } from '../gpu/device';
 import { runStar } from '../star/loop';
 import type { FinetuneOptions, GenOptions, IterationRecord, RunStore, StarEngine, StarEvent } from '../star/types';
 import { type Db, keys, StorageFullError, write } from '../storage/db';
-import { IdbRunStore } from '../storage/run_store';
+import { CHUNK, IdbRunStore } from '../storage/run_store';
 import { type RunMeta, updateRun } from '../storage/runs';
 import type { EngineEvent } from './api';
 import type { Calibration } from './estimate';
@@ -76,6 +76,12 @@ function eventPump(runId: string, emit: (e: EngineEvent) => void, now: () => num
   };
 }
 
+/** Why a run paused on a full disk, and what to do: what failed to save is absent, everything before it is stored whole. */
+export function storageFull(e: StorageFullError): string {
+  return `Browser storage is full: ${e.what} could not be saved, so the run is paused after its last completed phase ` +
+    '(everything before it is stored whole). Free space or delete old runs (Export keeps a copy of a run first), then Resume.';
+}
+
 export function startSession(meta: RunMeta, deps: SessionDeps): Session {
   const { db, emit } = deps;
   const now = deps.now ?? (() => performance.now());
@@ -119,7 +125,7 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
   };
 
   // The store, watched: once an iteration's evaluation is stored, its record is final.
-  const idb = new IdbRunStore(db, runId);
+  const idb = new IdbRunStore(db, runId, CHUNK, true); // a phase's weights are stored with its record
   let emitted = 0;
   const iterationDone = async () => {
     const records = await completedRecords(cfg, idb);
@@ -150,14 +156,18 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
     pump(e);
   };
 
+  // The run's end, stored and then told to the page. When storage refuses even this write, the page still
+  // hears it (the stored status stays what it was: a reload lists the run as idle or interrupted), and a run
+  // that finished says so: its data is all stored, and Resume marks it done.
   const finish = async (change: Partial<RunMeta>): Promise<RunMeta> => {
-    const status = change.status!;
-    emit({ kind: 'status', runId, status, error: change.error });
+    let end: RunMeta;
     try {
-      return await updateRun(db, runId, () => ({ ...change, wallSeconds: wall() }));
-    } catch {
-      return { ...meta, ...change }; // storage refused even this: the page has the event; a reload shows 'interrupted'
+      end = await updateRun(db, runId, () => ({ ...change, wallSeconds: wall() }));
+    } catch (e) {
+      end = { ...meta, ...(e instanceof StorageFullError && change.status === 'done' ? { status: 'paused', error: storageFull(e) } : change) };
     }
+    emit({ kind: 'status', runId, status: end.status, error: end.error });
+    return end;
   };
 
   const run = async (): Promise<RunMeta> => {
@@ -183,7 +193,8 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
     } catch (e) {
       const reason = controller.signal.aborted ? controller.signal.reason : e;
       if (reason instanceof PauseRequest) return finish({ status: 'paused' });
-      if (reason instanceof StorageFullError || e instanceof StorageFullError) return finish({ status: 'paused', error: (e instanceof StorageFullError ? e : reason).message });
+      const full = e instanceof StorageFullError ? e : reason instanceof StorageFullError ? reason : null;
+      if (full) return finish({ status: 'paused', error: storageFull(full) });
       // A lost device or an exhausted one can be resumed (on a new device); a validation error is a bug.
       const kind = (reason as Partial<GpuError> | undefined)?.kind;
       if ((reason as Error)?.name === 'GpuError' && (kind === 'device-lost' || kind === 'out-of-memory')) {

@@ -1,12 +1,16 @@
 // The IndexedDB RunStore on fake-indexeddb: the loop's store contract, all-or-nothing writes (a write that
-// fails midway leaves the old data whole), and a full disk surfacing as StorageFullError.
+// fails midway leaves the old data whole), a full disk surfacing as StorageFullError, and a running run's
+// weights stored with their phase (a phase cut off after saving them leaves no trace).
 
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { runStar } from '../../src/star/loop';
+import { arithmeticTask } from '../../src/star/tasks/arithmetic_task';
+import type { RunStore } from '../../src/star/types';
 import { type Db, openDb, prefixRange, readPrefix, StorageFullError } from '../../src/storage/db';
 import { IdbRunStore } from '../../src/storage/run_store';
 import { deleteRun, getRun, listRuns, newRunMeta, putRun, updateRun } from '../../src/storage/runs';
-import { fakeRun, microConfig } from './fixtures';
+import { fakeEngine, fakeRun, microConfig } from './fixtures';
 
 const CHUNK = 1000; // small weight chunks: the same code path as 8 MiB ones, at test speed
 let n = 0;
@@ -96,6 +100,36 @@ describe('IdbRunStore', () => {
     await expect(store.putWeights('latest', new Uint8Array(10))).rejects.toBeInstanceOf(StorageFullError);
     vi.restoreAllMocks();
     expect(await snapshot(db)).toEqual(before);
+  });
+});
+
+describe('a running run\'s store (weights written with their phase)', () => {
+  const cfg = microConfig();
+  it.each(['base', 'latest'])('a phase cut off between saving the %s weights and its record leaves neither, and the run resumes to the same summary', async (name) => {
+    const db = freshDb();
+    const idb = new IdbRunStore(db, 'a', CHUNK, true);
+    const stop = new AbortController();
+    // A pause (or Stop, or a lost device) lands right after the phase saved its weights.
+    const store: RunStore = {
+      getPhase: (it, phase) => idb.getPhase(it, phase),
+      putPhase: (it, phase, value) => idb.putPhase(it, phase, value),
+      getWeights: (n) => idb.getWeights(n),
+      putWeights: async (n, bytes) => {
+        await idb.putWeights(n, bytes);
+        if (n === name) stop.abort(new Error('paused here'));
+      },
+      getJSON: (key) => idb.getJSON(key),
+      putJSON: (key, value) => idb.putJSON(key, value),
+    };
+    const run = runStar(cfg.star, { task: arithmeticTask(cfg.star), engine: fakeEngine(), store, signal: stop.signal, now: () => 0 });
+    await expect(run).rejects.toThrow('paused here');
+    const phase = name === 'base' ? 'seed' : 'finetune';
+    expect(await idb.getPhase(name === 'base' ? 0 : 1, phase)).toBeUndefined();
+    expect(await new IdbRunStore(db, 'a').getWeights(name)).toBeUndefined();
+
+    const resumed = await fakeRun(cfg, new IdbRunStore(db, 'a', CHUNK, true));
+    expect(resumed).toEqual(await fakeRun(cfg, new IdbRunStore(freshDb(), 'reference', CHUNK, true)));
+    expect(await idb.getPhase(0, 'seed')).toMatchObject({ reused: false, steps: 4 }); // trained here, not "shared from another run"
   });
 });
 
