@@ -14,7 +14,7 @@ import type { ModelConfig } from '../model/config';
 import { trainingPool } from '../star/loop';
 import { isLocalModel } from '../star/run_configs';
 import { questionBlock } from '../star/tasks/csqa';
-import { loadCsqaFromHub, parseCsqaJsonl } from '../star/tasks/csqa_data';
+import { checkHeldOut, CSQA_HUB_REPO, loadCsqaFromHub, parseCsqaJsonl } from '../star/tasks/csqa_data';
 import { type CsqaRunConfig, holdOut } from '../star/tasks/csqa_run';
 import type { CsqaQuestions } from '../storage/archive_check';
 import type { Db } from '../storage/db';
@@ -152,7 +152,9 @@ export function createCsqaInputs(hub: HubDeps = {}) {
     if (cfg.data === 'hub') {
       return once('data/hub', async () => {
         const opts = { fetch: hub.fetch, cache };
-        return { train: await loadCsqaFromHub('train', opts), eval: await loadCsqaFromHub('validation', opts) };
+        const q = { train: await loadCsqaFromHub('train', opts), eval: await loadCsqaFromHub('validation', opts) };
+        checkHeldOut(q.train, q.eval, { train: `${CSQA_HUB_REPO} (train)`, eval: `${CSQA_HUB_REPO} (validation)` });
+        return q;
       });
     }
     const file = files?.data;
@@ -161,7 +163,7 @@ export function createCsqaInputs(hub: HubDeps = {}) {
     if (all.length <= cfg.star.evalSize) {
       throw new Error(`${file.name} has ${all.length} questions, and ${cfg.star.evalSize} are to be held out for evaluation: hold out fewer, or use a larger file.`);
     }
-    return holdOut(all, cfg.star.evalSize, cfg.star.evalSeed);
+    return holdOut(all, cfg.star.evalSize, cfg.star.evalSeed, file.name);
   };
 
   return {

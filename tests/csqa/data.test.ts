@@ -64,7 +64,7 @@ describe('official JSONL', () => {
   });
 
   it('holds out a seeded, disjoint evaluation set', () => {
-    const ps = Array.from({ length: 10 }, (_, i) => parseCsqaJsonl(line({ id: `q${i}` }))[0]);
+    const ps = Array.from({ length: 10 }, (_, i) => ({ ...parseCsqaJsonl(line({ id: `q${i}` }))[0], stem: `Question ${i}?` }));
     const a = holdOut(ps, 3, 5);
     expect(a.eval).toHaveLength(3);
     expect(a.train).toHaveLength(7);

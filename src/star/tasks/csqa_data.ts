@@ -11,6 +11,12 @@
 //    converted to parquet, so these are the canonical files); if that 404s, the Hub's automatic
 //    conversion on the refs/convert/parquet branch, default/<split>/0000.parquet. The test split has no
 //    answers (answerKey ""), so only train and validation load.
+//
+// Hygiene, the same for both: an id on more than one line (or row) is refused, naming each such id with its
+// line (row) numbers; and checkHeldOut refuses a held-out set that shares a question with the training set
+// (the same id, or the same stem with the same choices, compared case- and space-insensitively), naming the
+// shared ids. Refused rather than repaired: a held-out question the model trains on turns the accuracy into
+// a memory test, and which copy to drop is the owner's call, not ours.
 
 import { parquetReadObjects } from 'hyparquet';
 import { type FileProgress, hubFile, type HubFetchOptions } from '../../hub/download';
@@ -67,12 +73,46 @@ export function problemFromRecord(rec: unknown): CsqaProblem {
   });
 }
 
-/** Every problem of a JSONL text; blank lines are skipped, malformed ones reported by line number. */
+/** At most this many items of a list go into an error message. */
+const SHOWN = 20;
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** The first SHOWN of `items`, one per line, with a count of the rest when there are more. */
+function listed(items: string[]): string {
+  return items.slice(0, SHOWN).join('\n  ') + (items.length > SHOWN ? `\n  ... and ${items.length - SHOWN} more` : '');
+}
+
+/** Refuses ids found at more than one position (1-based lines or rows), naming each with its positions. */
+function checkUniqueIds(problems: CsqaProblem[], positions: number[], where: string, unit: 'line' | 'row'): void {
+  const at = new Map<string, number[]>();
+  problems.forEach((p, i) => {
+    const seen = at.get(p.id);
+    if (seen) seen.push(positions[i]);
+    else at.set(p.id, [positions[i]]);
+  });
+  const dup = [...at].filter(([, ps]) => ps.length > 1);
+  if (dup.length === 0) return;
+  throw new Error(
+    `${where}: ${plural(dup.length, 'id')} appear${dup.length === 1 ? 's' : ''} on more than one ${unit}:\n  ` +
+      listed(dup.map(([id, ps]) => `${JSON.stringify(id)} on ${unit}s ${ps.join(', ')}`)) +
+      `\nEvery question needs its own id: remove the repeated ${unit}s, or give them new ids.`,
+  );
+}
+
+/** Every problem of a JSONL text; blank lines skipped, malformed ones reported by line number, repeated ids refused. */
 export function parseCsqaJsonl(text: string, fileName = 'CSQA file'): CsqaProblem[] {
   const problems: CsqaProblem[] = [];
+  const lines: number[] = [];
   const errors: string[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
+  let lineNo = 0;
+  for (let start = 0; start <= text.length; ) {
+    const nl = text.indexOf('\n', start);
+    const end = nl < 0 ? text.length : nl;
+    const line = text.slice(start, end);
+    start = end + 1;
+    lineNo++;
+    if (line.trim() === '') continue;
     try {
       let rec: unknown;
       try {
@@ -81,16 +121,44 @@ export function parseCsqaJsonl(text: string, fileName = 'CSQA file'): CsqaProble
         throw new Error('not valid JSON');
       }
       problems.push(problemFromRecord(rec));
+      lines.push(lineNo);
     } catch (e) {
-      errors.push(`line ${i + 1}: ${(e as Error).message}`);
+      errors.push(`line ${lineNo}: ${(e as Error).message}`);
     }
-  });
-  if (errors.length > 0) {
-    const shown = errors.slice(0, 20).join('\n  ');
-    throw new Error(`${fileName}: ${errors.length} malformed line${errors.length === 1 ? '' : 's'}:\n  ${shown}${errors.length > 20 ? '\n  ...' : ''}`);
   }
+  if (errors.length > 0) throw new Error(`${fileName}: ${plural(errors.length, 'malformed line')}:\n  ${listed(errors)}`);
   if (problems.length === 0) throw new Error(`${fileName} holds no questions.`);
+  checkUniqueIds(problems, lines, fileName, 'line');
   return problems;
+}
+
+/** What two copies of one question share: the stem and the set of choice texts, case and spacing ignored. */
+function questionKey(p: CsqaProblem): string {
+  const norm = (s: string) => s.toLowerCase().replace(/\s+/g, ' ').trim();
+  return [norm(p.stem), ...p.choices.map((c) => norm(c.text)).sort()].join('\u0000');
+}
+
+/**
+ * Refuses a held-out set that shares questions with the training set: the same id, or the same stem with
+ * the same choices. `names` say where each set came from, for the message.
+ */
+export function checkHeldOut(train: CsqaProblem[], held: CsqaProblem[], names = { train: 'the training questions', eval: 'the held-out questions' }): void {
+  const ids = new Map<string, CsqaProblem>();
+  const keys = new Map<string, CsqaProblem>();
+  for (const p of train) {
+    ids.set(p.id, p);
+    keys.set(questionKey(p), p);
+  }
+  const shared: string[] = [];
+  for (const p of held) {
+    const twin = ids.get(p.id) ?? keys.get(questionKey(p));
+    if (twin) shared.push(twin.id === p.id ? JSON.stringify(p.id) : `${JSON.stringify(p.id)} (the same question as ${JSON.stringify(twin.id)})`);
+  }
+  if (shared.length === 0) return;
+  throw new Error(
+    `${names.eval} and ${names.train} share ${plural(shared.length, 'question')}:\n  ${listed(shared)}\n` +
+      'A held-out question the model trains on measures its memory, not its reasoning: remove these from one of the two sets.',
+  );
 }
 
 /** One row of the Hub dataset (the datasets library's format). */
@@ -122,13 +190,20 @@ export async function problemsFromParquet(bytes: Uint8Array, label: string, limi
   } catch (e) {
     throw new Error(`${label}: not a readable parquet file of CommonsenseQA (${(e as Error).message}).`);
   }
-  return rows.map((row, i) => {
+  return problemsFromRows(rows, label);
+}
+
+/** Rows of the Hub dataset as problems (rows counted from 1 in errors); repeated ids are refused. */
+export function problemsFromRows(rows: Record<string, unknown>[], label: string): CsqaProblem[] {
+  const problems = rows.map((row, i) => {
     try {
       return problemFromHubRow(row);
     } catch (e) {
       throw new Error(`${label}: row ${i + 1}: ${(e as Error).message}`);
     }
   });
+  checkUniqueIds(problems, problems.map((_, i) => i + 1), label, 'row');
+  return problems;
 }
 
 export interface CsqaHubOptions extends HubFetchOptions {

@@ -17,7 +17,7 @@ import { STAR_PRESETS, type StarConfig, validateStarConfig, withMode } from '../
 import { createGpuEngine, type GpuEngine } from '../gpu_engine';
 import type { Mode } from '../types';
 import type { CsqaProblem } from './csqa';
-import { type CsqaHubOptions, loadCsqaFromHub, parseCsqaJsonl } from './csqa_data';
+import { checkHeldOut, CSQA_HUB_REPO, type CsqaHubOptions, loadCsqaFromHub, parseCsqaJsonl } from './csqa_data';
 
 export interface CsqaRunConfig {
   task: 'csqa';
@@ -111,13 +111,18 @@ function loraOverride(preset: LoraConfig | null, rank?: number, targets?: string
   return { ...from, rank: r, alpha: (from.alpha / from.rank) * r, targets: (targets as LoraTarget[] | undefined) ?? from.targets };
 }
 
-/** A seeded split of `problems` into `evalSize` held-out questions and the rest. */
-export function holdOut(problems: CsqaProblem[], evalSize: number, seed: number): { train: CsqaProblem[]; eval: CsqaProblem[] } {
+/**
+ * A seeded split of `problems` into `evalSize` held-out questions and the rest. A question the file holds
+ * twice (under two ids) could land on both sides: that is refused (checkHeldOut), naming both ids.
+ */
+export function holdOut(problems: CsqaProblem[], evalSize: number, seed: number, fileName = 'the questions file'): { train: CsqaProblem[]; eval: CsqaProblem[] } {
   if (problems.length <= evalSize) {
     throw new Error(`${problems.length} questions cannot be split into ${evalSize} held out plus a training pool; pass an eval file.`);
   }
   const order = shuffle(problems.slice(), rng(seed));
-  return { eval: order.slice(0, evalSize), train: order.slice(evalSize) };
+  const split = { eval: order.slice(0, evalSize), train: order.slice(evalSize) };
+  checkHeldOut(split.train, split.eval, { train: `the rest of ${fileName}`, eval: `the ${evalSize === 1 ? 'question' : `${evalSize} questions`} held out of ${fileName}` });
+  return split;
 }
 
 export interface CsqaRunInputs {
@@ -145,7 +150,11 @@ export async function prepareCsqaRun(cfg: CsqaRunConfig, opts: PrepareOptions): 
     evalSet = cfg.evalData ? await fromFile(cfg.evalData) : await loadCsqaFromHub('validation', hub);
   } else {
     const all = await fromFile(cfg.data);
-    ({ train, eval: evalSet } = cfg.evalData ? { train: all, eval: await fromFile(cfg.evalData) } : holdOut(all, cfg.star.evalSize, cfg.star.evalSeed));
+    ({ train, eval: evalSet } = cfg.evalData ? { train: all, eval: await fromFile(cfg.evalData) } : holdOut(all, cfg.star.evalSize, cfg.star.evalSeed, cfg.data));
+  }
+  if (cfg.data === 'hub' || cfg.evalData) {
+    const name = (data: string, split: string) => (data === 'hub' || data === '' ? `${CSQA_HUB_REPO} (${split})` : data);
+    checkHeldOut(train, evalSet, { train: name(cfg.data, 'train'), eval: name(cfg.evalData, 'validation') });
   }
   const model = await loadHubModel(cfg.model, {
     fetch: opts.fetch, cache: opts.cache ?? undefined, maxBindingBytes: opts.maxBindingBytes, maxSeq: cfg.maxSeq, onProgress: opts.onProgress,
