@@ -3,12 +3,13 @@
 // `npm run star -- eval --model DIR` reads. Each error names the file, the tensor and the first bad position.
 // The engine's own loadWeights is tested with a GPU in tests/train/divergence.test.ts.
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { readModelDir, writeModelDir } from '../../src/cli/model_dir';
+import { readModelDir } from '../../src/cli/model_dir';
 import { main } from '../../src/cli/star';
+import { toHfConfig } from '../../src/hub/hf_config';
 import { loadHubModel } from '../../src/hub/load';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, exportPeft, importPeft } from '../../src/hub/peft';
 import {
@@ -17,6 +18,7 @@ import {
 import { presetConfig } from '../../src/model/config';
 import { DEFAULT_LORA, initLora } from '../../src/model/lora';
 import { initParams, layoutParams } from '../../src/model/params';
+import { arithmeticTokenizer as tok } from '../../src/star/tasks/char_tokenizer';
 import { FIXTURES } from './fixture_fetch';
 
 let root: string;
@@ -106,7 +108,13 @@ describe('loading a model with NaN or Inf weights is refused, naming the tensor'
     const cfg = presetConfig('micro');
     const weights = initParams(cfg, 3);
     const dir = join(root, 'nan-model');
-    const write = () => writeModelDir(dir, cfg, writeSafetensors(layoutParams(cfg).entries.map((e) => ({ name: e.name, data: weights.get(e.name)!, shape: e.shape }))), 'arithmetic-char');
+    // The folder the CLI writes at the end of a run: a Hugging Face config naming our tokenizer, and the weights.
+    const write = async () => {
+      await mkdir(dir, { recursive: true });
+      const config = { ...toHfConfig(cfg, { bosId: tok.bos, eosId: tok.eos }), pad_token_id: tok.pad, star_tokenizer: 'arithmetic-char' };
+      await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+      await writeFile(join(dir, 'model.safetensors'), writeSafetensors(layoutParams(cfg).entries.map((e) => ({ name: e.name, data: weights.get(e.name)!, shape: e.shape }))));
+    };
     await write();
     await expect(readModelDir(dir)).resolves.toMatchObject({ tokenizer: 'arithmetic-char' });
     weights.get('model.layers.0.self_attn.q_proj.weight')![17] = NaN;
