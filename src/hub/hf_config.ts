@@ -1,6 +1,7 @@
 // Hugging Face `config.json` <-> our ModelConfig, for Llama-family checkpoints (Llama, SmolLM2, Qwen2).
 
 import { type ModelConfig, validateConfig } from '../model/config';
+import { preview } from '../util/preview';
 
 /** Architectures whose weights map one-to-one onto our layout. */
 const SUPPORTED = new Set(['llama', 'qwen2', 'mistral']);
@@ -32,7 +33,7 @@ export function toHfConfig(cfg: ModelConfig, extra: { bosId?: number; eosId?: nu
 
 function field(json: HfConfig, name: string, file: string): number {
   const v = json[name];
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${file}: field "${name}" is missing or not a number (got ${JSON.stringify(v)}).`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${file}: field "${name}" is missing or not a number (got ${preview(v)}).`);
   return v;
 }
 
@@ -40,19 +41,19 @@ function field(json: HfConfig, name: string, file: string): number {
 export function fromHfConfig(json: HfConfig, file = 'config.json', maxSeqCap = 4096): ModelConfig {
   const type = json.model_type;
   if (typeof type !== 'string' || !SUPPORTED.has(type)) {
-    throw new Error(`${file}: field "model_type" is ${JSON.stringify(type)}; supported: ${[...SUPPORTED].join(', ')} (Llama-family decoders).`);
+    throw new Error(`${file}: field "model_type" is ${preview(type)}; supported: ${[...SUPPORTED].join(', ')} (Llama-family decoders).`);
   }
   if (json.hidden_act !== undefined && json.hidden_act !== 'silu') {
-    throw new Error(`${file}: field "hidden_act" is ${JSON.stringify(json.hidden_act)}; only "silu" (SwiGLU) is supported.`);
+    throw new Error(`${file}: field "hidden_act" is ${preview(json.hidden_act)}; only "silu" (SwiGLU) is supported.`);
   }
   const scaling = json.rope_scaling as { rope_type?: string; type?: string } | null | undefined;
   if (scaling && (scaling.rope_type ?? scaling.type) !== 'default') {
-    throw new Error(`${file}: field "rope_scaling" (${JSON.stringify(scaling)}) is not supported; only plain RoPE is.`);
+    throw new Error(`${file}: field "rope_scaling" (${preview(scaling)}) is not supported; only plain RoPE is.`);
   }
   const hidden = field(json, 'hidden_size', file);
   const heads = field(json, 'num_attention_heads', file);
   if (json.head_dim !== undefined && json.head_dim !== hidden / heads) {
-    throw new Error(`${file}: field "head_dim" (${json.head_dim}) differs from hidden_size / num_attention_heads; not supported.`);
+    throw new Error(`${file}: field "head_dim" (${preview(json.head_dim)}) differs from hidden_size / num_attention_heads; not supported.`);
   }
   const maxPos = field(json, 'max_position_embeddings', file);
   return validateConfig({

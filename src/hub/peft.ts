@@ -9,6 +9,7 @@
 import type { ModelConfig } from '../model/config';
 import { LORA_MODULES, LORA_TARGETS, layoutLora, type LoraConfig, type LoraTarget, mergeLora, validateLora } from '../model/lora';
 import { layoutParams, type ParamLayout, type ParamTensors } from '../model/params';
+import { preview } from '../util/preview';
 import { finiteTensorF32, parseSafetensors, writeSafetensors } from './safetensors';
 
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
@@ -54,9 +55,9 @@ export function parsePeftConfig(cfg: ModelConfig, json: string, fileName = ADAPT
     return fail(`not valid JSON (${(e as Error).message})`);
   }
   if (typeof c !== 'object' || c === null || Array.isArray(c)) fail('not a JSON object');
-  if (c.peft_type !== 'LORA') fail(`peft_type is ${JSON.stringify(c.peft_type)}; only "LORA" adapters are supported`);
+  if (c.peft_type !== 'LORA') fail(`peft_type is ${preview(c.peft_type)}; only "LORA" adapters are supported`);
   if (c.use_rslora === true || c.use_dora === true) fail('rsLoRA and DoRA adapters are not supported');
-  if ((c.bias ?? 'none') !== 'none') fail(`bias "${String(c.bias)}" is not supported; only "none"`);
+  if ((c.bias ?? 'none') !== 'none') fail(`bias ${preview(c.bias)} is not supported; only "none"`);
   if (c.fan_in_fan_out === true) fail('fan_in_fan_out (Conv1D weights) is not supported');
   for (const k of ['rank_pattern', 'alpha_pattern']) {
     if (c[k] && Object.keys(c[k] as object).length > 0) fail(`${k} (per-layer ranks or alphas) is not supported`);
@@ -65,7 +66,7 @@ export function parsePeftConfig(cfg: ModelConfig, json: string, fileName = ADAPT
   if (!Array.isArray(c.target_modules)) fail('target_modules must be a list of module names such as ["q_proj", "v_proj"]');
   const targets = (c.target_modules as unknown[]).map((m) => {
     const t = LORA_TARGETS.find((x) => moduleOf(x) === m);
-    return t ?? fail(`target module ${JSON.stringify(m)} is not one of ${LORA_TARGETS.map(moduleOf).join(', ')}`);
+    return t ?? fail(`target module ${preview(m)} is not one of ${LORA_TARGETS.map(moduleOf).join(', ')}`);
   });
   try {
     return validateLora(cfg, { rank: c.r as number, alpha: c.lora_alpha as number, targets, dropout: 0 });

@@ -4,6 +4,7 @@
 // is wrong (file, tensor, which field) instead of reading garbage weights.
 
 import { f16ToF32, f32ToF16 } from '../util/half';
+import { preview } from '../util/preview';
 
 /** f32 -> f16 bits (round-to-nearest-even), for writing F16 tensors. */
 export { f32ToF16 };
@@ -77,7 +78,7 @@ export function parseSafetensors(bytes: Uint8Array, fileName = 'safetensors file
   for (let i = 1; i < sorted.length; i++) {
     const [prev, cur] = [sorted[i - 1], sorted[i]];
     if (cur.begin < prev.end) {
-      fail(`tensors "${prev.name}" [${prev.begin}, ${prev.end}) and "${cur.name}" [${cur.begin}, ${cur.end}) overlap`);
+      fail(`tensors ${preview(prev.name, 120)} [${prev.begin}, ${prev.end}) and ${preview(cur.name, 120)} [${cur.begin}, ${cur.end}) overlap`);
     }
   }
   // fromEntries defines own properties, so even a tensor named "__proto__" is stored as data.
@@ -89,19 +90,19 @@ function parseMetadata(entry: unknown, fail: (msg: string) => never): Record<str
   if (!isObject(entry)) fail('"__metadata__" is not an object');
   const meta = entry as Record<string, unknown>;
   for (const [k, v] of Object.entries(meta)) {
-    if (typeof v !== 'string') fail(`"__metadata__" value for "${k}" is not a string`);
+    if (typeof v !== 'string') fail(`"__metadata__" value for ${preview(k, 120)} is not a string`);
   }
   return meta as Record<string, string>;
 }
 
 function parseTensorInfo(name: string, entry: unknown, dataStart: number, fileLength: number, fail: (msg: string) => never): TensorInfo {
-  const bad = (msg: string): never => fail(`tensor "${name}": ${msg}`);
+  const bad = (msg: string): never => fail(`tensor ${preview(name, 120)}: ${msg}`);
   if (!isObject(entry)) bad('header entry is not an object');
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-  if (!isDtype(dtype)) return bad(`unsupported dtype ${JSON.stringify(dtype)} (expected one of F32, F16, BF16)`);
-  if (!Array.isArray(shape) || !shape.every(isCount)) return bad(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+  if (!isDtype(dtype)) return bad(`unsupported dtype ${preview(dtype)} (expected one of F32, F16, BF16)`);
+  if (!Array.isArray(shape) || !shape.every(isCount)) return bad(`shape ${preview(shape)} is not a list of non-negative integers`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-    return bad(`data_offsets ${JSON.stringify(offsets)} is not a pair of non-negative integers`);
+    return bad(`data_offsets ${preview(offsets)} is not a pair of non-negative integers`);
   }
   const [begin, end] = offsets as [number, number];
   const elements = shape.reduce((p: number, d: number) => p * d, 1);
