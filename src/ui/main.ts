@@ -75,7 +75,9 @@ function onEvent(e: EngineEvent): void {
   }
   if (e.kind === 'status' && e.status !== 'running') {
     liveId = null;
-    void client.api.getRun(e.runId).then((r) => r && open(r, false));
+    // A full disk can refuse even the write of the run's end: then the stored record lags behind, and the
+    // worker's word (paused, with what was not saved and what to do) is what the page shows.
+    void client.api.getRun(e.runId).then((r) => r && open(e.error && r.error !== e.error ? { ...r, status: e.status, error: e.error } : r, false));
     void refresh();
   }
 }
