@@ -20,6 +20,7 @@
 
 import { parquetReadObjects } from 'hyparquet';
 import { type FileProgress, hubFile, type HubFetchOptions } from '../../hub/download';
+import { preview } from '../../util/preview';
 import type { CsqaProblem } from './csqa';
 
 export const CSQA_HUB_REPO = 'datasets/tau/commonsense_qa';
@@ -43,13 +44,13 @@ export function checkProblem(p: CsqaProblem): CsqaProblem {
   if (p.choices.length < 2) throw new Error(`${p.choices.length} choices; at least 2 are needed`);
   const seen = new Set<string>();
   for (const [i, c] of p.choices.entries()) {
-    if (!/^[A-Za-z]$/.test(c.label)) throw new Error(`choice ${i + 1} has label ${JSON.stringify(c.label)}; labels are single letters`);
-    if (seen.has(c.label.toLowerCase())) throw new Error(`label ${c.label} appears twice`);
+    if (!/^[A-Za-z]$/.test(c.label)) throw new Error(`choice ${i + 1} has label ${preview(c.label)}; labels are single letters`);
+    if (seen.has(c.label.toLowerCase())) throw new Error(`label ${c.label} appears twice`); // a single letter, checked above
     seen.add(c.label.toLowerCase());
     if (!str(c.text)) throw new Error(`choice ${c.label} has no text`);
   }
   if (!p.choices.some((c) => c.label === p.answerKey)) {
-    throw new Error(`answerKey ${JSON.stringify(p.answerKey)} is not one of the labels ${p.choices.map((c) => c.label).join(', ')}`);
+    throw new Error(`answerKey ${preview(p.answerKey)} is not one of the labels ${p.choices.map((c) => c.label).join(', ')}`);
   }
   return p;
 }
@@ -95,7 +96,7 @@ function checkUniqueIds(problems: CsqaProblem[], positions: number[], where: str
   if (dup.length === 0) return;
   throw new Error(
     `${where}: ${plural(dup.length, 'id')} appear${dup.length === 1 ? 's' : ''} on more than one ${unit}:\n  ` +
-      listed(dup.map(([id, ps]) => `${JSON.stringify(id)} on ${unit}s ${ps.join(', ')}`)) +
+      listed(dup.map(([id, ps]) => `${preview(id)} on ${unit}s ${ps.slice(0, 10).join(', ')}${ps.length > 10 ? `, ... (${ps.length} in all)` : ''}`)) +
       `\nEvery question needs its own id: remove the repeated ${unit}s, or give them new ids.`,
   );
 }
@@ -152,7 +153,7 @@ export function checkHeldOut(train: CsqaProblem[], held: CsqaProblem[], names = 
   const shared: string[] = [];
   for (const p of held) {
     const twin = ids.get(p.id) ?? keys.get(questionKey(p));
-    if (twin) shared.push(twin.id === p.id ? JSON.stringify(p.id) : `${JSON.stringify(p.id)} (the same question as ${JSON.stringify(twin.id)})`);
+    if (twin) shared.push(twin.id === p.id ? preview(p.id) : `${preview(p.id)} (the same question as ${preview(twin.id)})`);
   }
   if (shared.length === 0) return;
   throw new Error(
