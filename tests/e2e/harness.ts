@@ -1,6 +1,7 @@
 // What the browser tests stand on: the app built by Vite into a temporary folder, served by a tiny static
-// server on 127.0.0.1 under a sub-path (the build must work from any path), and Debian's headless
-// Chromium driven by playwright-core, with WebGPU on SwiftShader (its CPU Vulkan driver).
+// server on 127.0.0.1 under a sub-path (the build must work from any path) with the Content-Security-Policy
+// header a deployment sends (docs/deploy.md), so the engine worker runs under it as it would there; and
+// Debian's headless Chromium driven by playwright-core, with WebGPU on SwiftShader (its CPU Vulkan driver).
 
 import { createServer, type Server } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, sep } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
+import { HEADER_CSP } from '../../vite.config';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -23,7 +25,7 @@ const TYPES: Record<string, string> = {
   '.webmanifest': 'application/manifest+json', '.json': 'application/json',
 };
 
-/** Serves `dir` at http://127.0.0.1:<port><base> (no other addresses, no directory listing). */
+/** Serves `dir` at http://127.0.0.1:<port><base> (no other addresses, no directory listing), with the Content-Security-Policy header a deployment sends. */
 export async function serve(dir: string, base = '/some/path/'): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
@@ -39,7 +41,7 @@ export async function serve(dir: string, base = '/some/path/'): Promise<{ url: s
     }
     try {
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' }).end(body);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache', 'content-security-policy': HEADER_CSP }).end(body);
     } catch {
       res.writeHead(404).end('not found');
     }
