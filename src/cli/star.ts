@@ -6,12 +6,14 @@
 //   npm run star -- --task csqa --model HuggingFaceTB/SmolLM2-135M-Instruct --preset micro --out runs/csqa
 //   npm run star -- logits --model DIR --text "The capital of France is"
 //
-// Bad input exits with code 2 and writes nothing; running the same command on an existing folder resumes.
+// Exit codes: 0 done; 2 bad input, or a folder or disk the user must fix (the message says how; nothing was
+// lost, and the same command resumes); 1 anything else, a bug or the GPU failing mid-run. Running the same
+// command on an existing folder resumes it (./run_folder.ts, ../star/stores/files.ts).
 
-import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { requestGpu } from '../gpu/device';
+import { GpuError, requestGpu } from '../gpu/device';
 import { describeModel, type HubModel } from '../hub/load';
 import { exportPeft } from '../hub/peft';
 import { presetConfig } from '../model/config';
@@ -19,7 +21,7 @@ import { createGpuEngine, type GpuEngine } from '../star/gpu_engine';
 import { runStar } from '../star/loop';
 import { comparisonTable, curveTable } from '../star/report';
 import { runConfig, type RunConfig } from '../star/run_config';
-import { FolderStore, writeFileAtomic } from '../star/stores/files';
+import { FolderStore, RunFolderError } from '../star/stores/files';
 import { isCorrect, parseProblemsFile, problemPrompt, type Problem } from '../star/tasks/arithmetic';
 import { arithmeticEnd, arithmeticTask } from '../star/tasks/arithmetic_task';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
@@ -28,27 +30,29 @@ import { createCsqaEngine, csqaRunConfig, prepareCsqaRun } from '../star/tasks/c
 import { MODES, type Mode, type StarEvent, type StarSummary } from '../star/types';
 import { type FlagSpec, parseArgs, UsageError, usage } from './args';
 import { logitsCommand } from './logits';
-import { readModelDir, TOKENIZERS, writeModelDir } from './model_dir';
+import { modelFiles, readModelDir, TOKENIZERS } from './model_dir';
 import { type Bar, progressBar } from './progress';
+import { checkOutFolder, openRunFolder, readBaseFrom } from './run_folder';
 
-const FLAGS: Record<string, FlagSpec> = {
+export const FLAGS: Record<string, FlagSpec> = {
   task: { type: 'string', help: 'arithmetic (default) | csqa' },
   preset: { type: 'string', help: 'micro | quick | paper-like (default quick); csqa: micro | quick' },
   mode: { type: 'string', help: `${MODES.join(' | ')} (default star)` },
-  iterations: { type: 'int', help: 'STaR iterations (default: the preset\'s)' },
-  patience: { type: 'int', help: 'stop after this many iterations without a new best accuracy; 0 never stops early (default: the preset\'s)' },
-  seed: { type: 'int', help: 'seed of the run (default: the preset\'s)' },
+  iterations: { type: 'int', min: 0, max: 1000, help: 'STaR iterations (default: the preset\'s)' },
+  patience: { type: 'int', min: 0, max: 1000, help: 'stop after this many iterations without a new best accuracy; 0 never stops early (default: the preset\'s)' },
+  seed: { type: 'int', min: 0, max: 2 ** 32 - 1, help: 'seed of the run (default: the preset\'s)' },
   out: { type: 'string', help: 'run folder (created; an existing one is resumed); compare: a comma-separated list' },
   base: { type: 'string', help: 'arithmetic: reuse the base model of this run folder (same model and seed training), e.g. to compare modes on one base' },
   model: { type: 'string', help: 'eval, logits: a model folder; --task csqa: a Hub repo id, preset or folder' },
   data: { type: 'string', help: 'csqa: questions as official JSONL (default: the Hub dataset tau/commonsense_qa)' },
   'eval-data': { type: 'string', help: 'csqa: held-out questions as JSONL (default: validation, or a held-out part of --data)' },
-  lora: { type: 'int', help: 'csqa: LoRA rank (default 8 on q,v for quick; 0 = full fine-tuning)' },
+  lora: { type: 'int', min: 0, max: 1024, help: 'csqa: LoRA rank (default 8 on q,v for quick; 0 = full fine-tuning)' },
   'lora-targets': { type: 'string', help: 'csqa: comma-separated LoRA targets among q,k,v,o,gate,up,down' },
   merged: { type: 'bool', help: 'csqa with LoRA: also write the merged model (model.safetensors + config.json)' },
   'few-shot-in-training': { type: 'bool', help: 'csqa: train under the few-shot prompt too (default: the bare question)' },
   text: { type: 'string', help: 'logits: the text whose last-position logits to print' },
   file: { type: 'string', help: 'eval: problems, one {"a": 123, "b": 456} per line' },
+  verbose: { type: 'bool', help: 'on an unexpected error, print where it happened (the stack trace)' },
   help: { type: 'bool', help: 'print this help' },
 };
 
@@ -92,62 +96,35 @@ async function runCommand(flags: Record<string, string | number | boolean>): Pro
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const runFile = join(out, 'run.json');
-  if (existsSync(runFile)) {
-    const old = JSON.parse(await readFile(runFile, 'utf8')) as RunConfig;
-    const strip = (c: RunConfig) => JSON.stringify({ ...c, star: { ...c.star, iterations: 0, patience: 0 } });
-    if (strip(old) !== strip(cfg)) throw new UsageError(`${out} holds a run with another configuration; use a new --out folder.`);
-  }
-
+  const created = (await checkOutFolder(out)) === 'new';
   const baseWeights = typeof flags.base === 'string' ? await readBaseFrom(flags.base, cfg) : undefined;
-
-  const gpu = await requestGpu();
-  const model = presetConfig(cfg.model);
-  process.stderr.write(`device: ${gpu.adapter.description || gpu.adapter.device} (${gpu.adapter.backend}); model ${cfg.model}; ${cfg.star.mode}, ${cfg.star.iterations} iterations -> ${out}\n`);
-  await mkdir(out, { recursive: true });
-  await writeFileAtomic(runFile, JSON.stringify(cfg, null, 2) + '\n');
-  const engine = createGpuEngine(gpu, model, arithmeticTokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim });
-  const store = new FolderStore(out);
-  if (baseWeights && (await store.getWeights('base')) === undefined) await store.putWeights('base', baseWeights);
-  const bars = phaseBars();
-  const t0 = performance.now();
-  const summary: StarSummary = await runStar(cfg.star, { task: arithmeticTask(cfg.star), engine, store, onProgress: bars.onProgress });
-  bars.end();
-  const weights = (await store.getWeights('latest')) ?? (await store.getWeights('base'));
-  if (weights) await writeModelDir(out, model, weights, 'arithmetic-char');
-  const full = { config: cfg, device: gpu.adapter, wallSeconds: (performance.now() - t0) / 1000, ...summary };
-  await writeFileAtomic(join(out, 'summary.json'), JSON.stringify(full, null, 2) + '\n');
-  process.stdout.write(comparisonTable([{ mode: cfg.star.mode, summary }]) + '\n');
+  const { store, release } = await openRunFolder(out, cfg, created, log);
+  try {
+    const gpu = await requestGpu();
+    const model = presetConfig(cfg.model);
+    log(`device: ${gpu.adapter.description || gpu.adapter.device} (${gpu.adapter.backend}); model ${cfg.model}; ${cfg.star.mode}, ${cfg.star.iterations} iterations -> ${out}`);
+    await store.putJSON('run', cfg);
+    const engine = createGpuEngine(gpu, model, arithmeticTokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim });
+    if (baseWeights && (await store.getWeights('base')) === undefined) await store.putWeights('base', baseWeights);
+    const bars = phaseBars();
+    const t0 = performance.now();
+    const summary: StarSummary = await runStar(cfg.star, { task: arithmeticTask(cfg.star), engine, store, onProgress: bars.onProgress });
+    bars.end();
+    const weights = (await store.getWeights('latest')) ?? (await store.getWeights('base'));
+    if (weights) await store.putFiles(modelFiles(model, weights, 'arithmetic-char'), 'model');
+    await store.putJSON('summary', { config: cfg, device: gpu.adapter, wallSeconds: (performance.now() - t0) / 1000, ...summary });
+    process.stdout.write(comparisonTable([{ mode: cfg.star.mode, summary }]) + '\n');
+  } finally {
+    await release();
+  }
 }
 
-/** What shapes a run's base model: two runs that agree on these train the same base model. */
-function baseRecipe(c: RunConfig): Record<string, unknown> {
-  const { seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits } = c.star;
-  return { task: c.task, model: c.model, optim: c.optim, trainBatch: c.trainBatch, seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits };
-}
-
-/** The base model of another run folder, checked to be the one this config would train. */
-async function readBaseFrom(dir: string, cfg: RunConfig): Promise<Uint8Array> {
-  const run = await readFile(join(dir, 'run.json'), 'utf8').catch(() => {
-    throw new UsageError(`--base ${dir}: no run.json there; give a folder written by a run.`);
-  });
-  const theirs = baseRecipe(JSON.parse(run) as RunConfig);
-  const ours = baseRecipe(cfg);
-  const differ = Object.keys(ours).filter((k) => JSON.stringify(ours[k]) !== JSON.stringify(theirs[k]));
-  if (differ.length > 0) throw new UsageError(`--base ${dir}: that run trained its base model differently (${differ.join(', ')}); use the same preset and seed.`);
-  return new Uint8Array(
-    await readFile(join(dir, 'base.safetensors')).catch(() => {
-      throw new UsageError(`--base ${dir}: no base.safetensors yet; let that run finish its seed phase first.`);
-    }),
-  );
-}
+const log = (line: string) => void process.stderr.write(`${line}\n`);
 
 /** CommonsenseQA on a pretrained Hub model: everything is loaded and checked (exit 2 on bad input) before the loop. */
 async function csqaCommand(flags: Record<string, string | number | boolean>): Promise<void> {
   const out = need(flags, 'out');
-  const gpu = await requestGpu();
   let cfg;
-  let inputs;
   try {
     cfg = csqaRunConfig((flags.preset as string | undefined) ?? 'quick', {
       model: flags.model as string | undefined, data: flags.data as string | undefined, evalData: flags['eval-data'] as string | undefined,
@@ -156,41 +133,46 @@ async function csqaCommand(flags: Record<string, string | number | boolean>): Pr
       loraTargets: typeof flags['lora-targets'] === 'string' ? flags['lora-targets'].split(',').map((t) => t.trim()) : undefined,
       fewShotInTraining: flags['few-shot-in-training'] === true ? true : undefined,
     });
-    if (flags.merged === true && !cfg.lora) throw new Error('--merged needs LoRA adapters to merge; this run fine-tunes fully.');
-    const bars = new Map<string, Bar>();
-    inputs = await prepareCsqaRun(cfg, {
-      readText: (path) => readFile(path, 'utf8').catch(() => Promise.reject(new Error(`Cannot read ${path}.`))),
-      maxBindingBytes: gpu.limits.maxStorageBufferBindingSize,
-      onProgress: (e) => {
-        if (e.kind !== 'file' || e.cached || e.total < 1 << 20) return; // bars for real downloads only
-        if (!bars.has(e.file)) bars.set(e.file, progressBar(e.file.split('/').pop()!));
-        bars.get(e.file)!.update(e.loaded, e.total || e.loaded);
-        if (e.loaded === e.total) bars.get(e.file)!.end();
-      },
-    });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const runFile = join(out, 'run.json');
-  if (existsSync(runFile)) {
-    const strip = (c: object) => JSON.stringify({ ...c, star: { ...(c as typeof cfg).star, iterations: 0, patience: 0 } });
-    if (strip(JSON.parse(await readFile(runFile, 'utf8'))) !== strip(cfg)) throw new UsageError(`${out} holds a run with another configuration; use a new --out folder.`);
+  if (flags.merged === true && !cfg.lora) throw new UsageError('--merged needs LoRA adapters to merge; this run fine-tunes fully.');
+  const created = (await checkOutFolder(out)) === 'new';
+  const { store, release } = await openRunFolder(out, cfg, created, log);
+  try {
+    const gpu = await requestGpu();
+    let inputs;
+    try {
+      const bars = new Map<string, Bar>();
+      inputs = await prepareCsqaRun(cfg, {
+        readText: (path) => readFile(path, 'utf8').catch(() => Promise.reject(new Error(`Cannot read ${path}.`))),
+        maxBindingBytes: gpu.limits.maxStorageBufferBindingSize,
+        onProgress: (e) => {
+          if (e.kind !== 'file' || e.cached || e.total < 1 << 20) return; // bars for real downloads only
+          if (!bars.has(e.file)) bars.set(e.file, progressBar(e.file.split('/').pop()!));
+          bars.get(e.file)!.update(e.loaded, e.total || e.loaded);
+          if (e.loaded === e.total) bars.get(e.file)!.end();
+        },
+      });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const { model } = inputs;
+    log(`${model.source}: ${describeModel(model.cfg, model.memory)}`);
+    log(`${inputs.train.length} training / ${inputs.eval.length} held-out questions; ${cfg.star.mode}, ${cfg.star.iterations} iterations -> ${out}`);
+    await store.putJSON('run', cfg);
+    const engine = createCsqaEngine(gpu, cfg, model);
+    const task = csqaTask({ train: inputs.train, eval: inputs.eval, fewShot: cfg.fewShot, fewShotInTraining: cfg.fewShotInTraining, maxNewTokens: cfg.maxNewTokens });
+    const bars = phaseBars();
+    const summary = await runStar(cfg.star, { task, engine, store, onProgress: bars.onProgress });
+    bars.end();
+    const latest = await store.getWeights('latest');
+    if (latest) await store.putFiles(await finalModel(engine, model, cfg.model, latest, flags.merged === true), 'model');
+    await store.putJSON('summary', { config: cfg, device: gpu.adapter, ...summary });
+    process.stdout.write(comparisonTable([{ mode: cfg.star.mode, summary }]) + '\n');
+  } finally {
+    await release();
   }
-  const { model } = inputs;
-  process.stderr.write(`${model.source}: ${describeModel(model.cfg, model.memory)}\n`);
-  process.stderr.write(`${inputs.train.length} training / ${inputs.eval.length} held-out questions; ${cfg.star.mode}, ${cfg.star.iterations} iterations -> ${out}\n`);
-  await mkdir(out, { recursive: true });
-  await writeFileAtomic(runFile, JSON.stringify(cfg, null, 2) + '\n');
-  const engine = createCsqaEngine(gpu, cfg, model);
-  const task = csqaTask({ train: inputs.train, eval: inputs.eval, fewShot: cfg.fewShot, fewShotInTraining: cfg.fewShotInTraining, maxNewTokens: cfg.maxNewTokens });
-  const store = new FolderStore(out);
-  const bars = phaseBars();
-  const summary = await runStar(cfg.star, { task, engine, store, onProgress: bars.onProgress });
-  bars.end();
-  const latest = await store.getWeights('latest');
-  if (latest) await writeFinalModel(out, engine, model, cfg.model, latest, flags.merged === true);
-  await writeFileAtomic(join(out, 'summary.json'), JSON.stringify({ config: cfg, device: gpu.adapter, ...summary }, null, 2) + '\n');
-  process.stdout.write(comparisonTable([{ mode: cfg.star.mode, summary }]) + '\n');
 }
 
 /**
@@ -198,7 +180,7 @@ async function csqaCommand(flags: Record<string, string | number | boolean>): Pr
  * adapter_config.json) and, when asked, the merged weights; otherwise model.safetensors. config.json is the
  * base model's own.
  */
-async function writeFinalModel(out: string, engine: GpuEngine, model: HubModel, baseModel: string, latest: Uint8Array, merged: boolean): Promise<void> {
+async function finalModel(engine: GpuEngine, model: HubModel, baseModel: string, latest: Uint8Array, merged: boolean): Promise<Map<string, Uint8Array>> {
   const files = new Map<string, Uint8Array>();
   if (engine.lora) {
     await engine.loadWeights(latest); // the adapters the last fine-tune trained
@@ -211,7 +193,7 @@ async function writeFinalModel(out: string, engine: GpuEngine, model: HubModel, 
     files.set('model.safetensors', latest);
   }
   if (files.has('model.safetensors')) files.set('config.json', new TextEncoder().encode(JSON.stringify(model.hfConfig, null, 2) + '\n'));
-  for (const [name, bytes] of files) await writeFileAtomic(join(out, name), bytes);
+  return files;
 }
 
 /** Streamed: a file of any size is read in chunks, never as one string. */
@@ -252,17 +234,41 @@ async function evalCommand(flags: Record<string, string | number | boolean>): Pr
   process.stdout.write(JSON.stringify({ n: problems.length, accuracy: correct / problems.length, byDigits }) + '\n');
 }
 
+const isSummary = (s: StarSummary) =>
+  typeof s === 'object' && s !== null && typeof s.mode === 'string' && Array.isArray(s.iterations) && s.iterations.length > 0 &&
+  s.iterations.every((r) => typeof r?.iteration === 'number' && typeof r.evalAccuracy === 'number' && typeof r.evalAccuracyByDigits === 'object' && r.evalAccuracyByDigits !== null);
+
 async function compareCommand(flags: Record<string, string | number | boolean>): Promise<void> {
   const dirs = need(flags, 'out').split(',');
   const rows = await Promise.all(
     dirs.map(async (d) => {
-      const s = JSON.parse(await readFile(join(d, 'summary.json'), 'utf8').catch(() => {
-        throw new UsageError(`${d}/summary.json is missing: run that folder to the end first.`);
-      })) as StarSummary;
+      const s = await new FolderStore(d).getJSON<StarSummary>('summary'); // checked against the folder's manifest.json
+      if (s === undefined) throw new UsageError(`${join(d, 'summary.json')} is missing: run that folder to the end first.`);
+      if (!isSummary(s)) throw new RunFolderError(`${join(d, 'summary.json')} is not a run summary (no mode, or no iterations with their accuracy); run that folder again to rewrite it.`);
       return { mode: s.mode, summary: s };
     }),
   );
   process.stdout.write(comparisonTable(rows) + '\n' + curveTable(rows) + '\n');
+}
+
+/** Errors the user can act on: bad flags or files, a run folder or disk to fix, no GPU adapter. */
+function isInputError(e: unknown): boolean {
+  return e instanceof UsageError || e instanceof RunFolderError || (e instanceof GpuError && (e.kind === 'no-adapter' || e.kind === 'no-webgpu'));
+}
+
+/**
+ * Prints an error as one paragraph, the stack trace only with --verbose, and returns the exit code: 2 for an
+ * error the user can act on, 1 for anything else.
+ */
+export function reportError(e: unknown, verbose: boolean): number {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const code = isInputError(err) ? 2 : 1;
+  let text = `error: ${err.message}`;
+  if (err instanceof UsageError) text += '\n(npm run star -- --help lists the flags)';
+  else if (code === 1 && !verbose) text += '\n(an unexpected failure: the finished phases are kept, and the same command resumes; --verbose prints where it happened)';
+  if (verbose && err.stack) text += `\n${err.stack}`;
+  process.stderr.write(`${text}\n`);
+  return code;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -278,11 +284,6 @@ export async function main(argv: string[]): Promise<number> {
     else await runCommand(flags);
     return 0;
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`error: ${e.message}\n(npm run star -- --help lists the flags)\n`);
-      return 2;
-    }
-    process.stderr.write(`error: ${(e as Error).stack ?? e}\n`);
-    return 1;
+    return reportError(e, argv.includes('--verbose'));
   }
 }

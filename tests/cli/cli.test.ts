@@ -124,7 +124,7 @@ describe('npm run star', () => {
       ['an unknown preset', ['--preset', 'huge', '--out', 'X'], /Unknown preset "huge"/],
       ['an unknown mode', ['--preset', 'micro', '--mode', 'magic', '--out', 'X'], /Unknown mode/],
       ['an unknown task', ['--task', 'chess', '--out', 'X'], /Unknown task/],
-      ['a non-numeric iteration count', ['--iterations', 'many', '--out', 'X'], /non-negative integer/],
+      ['a non-numeric iteration count', ['--iterations', 'many', '--out', 'X'], /--iterations takes a whole number from 0 to 1000, got "many"/],
       ['a missing --out', ['--preset', 'micro'], /Missing --out/],
     ];
     for (const [what, args, message] of cases) {
@@ -144,7 +144,7 @@ describe('npm run star', () => {
       expect(r.stderr).toMatch(/trained its base model differently \(seed\)/);
       const none = await cli('--preset', 'micro', '--base', join(root, 'nowhere'), '--out', dir);
       expect(none.code).toBe(2);
-      expect(none.stderr).toMatch(/no run\.json/);
+      expect(none.stderr).toMatch(/--base .*nowhere: no such folder/);
       expect(existsSync(dir)).toBe(false);
     });
 
@@ -170,6 +170,7 @@ describe('npm run star', () => {
       const dir = join(root, 'mismatch');
       await rm(dir, { recursive: true, force: true });
       await cp(src, dir, { recursive: true });
+      await rm(join(dir, 'manifest.json')); // a plain model folder, not a run folder (whose files are checked against it)
       const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
       await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, intermediate_size: config.intermediate_size + 8 }));
       const file = join(root, 'ok.jsonl');
