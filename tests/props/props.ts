@@ -14,24 +14,25 @@ const CRASHES = [TypeError, RangeError, ReferenceError, SyntaxError, EvalError, 
 
 /**
  * Asserts that `e` is a refusal a user can act on: an Error (or a subclass the project defines) with a
- * message, not one of the built-in crash kinds; optionally its message matches `message`.
+ * message of at most `maxLength` characters, not one of the built-in crash kinds; optionally its message
+ * matches `message`.
  */
-export function cleanError(e: unknown, message?: RegExp): void {
+export function cleanError(e: unknown, message?: RegExp, maxLength = 5000): void {
   expect(e, 'a thrown value that is not an Error').toBeInstanceOf(Error);
   const err = e as Error;
   const crash = CRASHES.find((C) => err instanceof C);
   if (crash) throw new Error(`the parser crashed with ${err.name}: ${err.message}\n${err.stack}`);
   expect(err.message.trim().length, 'an Error with an empty message').toBeGreaterThan(0);
-  expect(err.message.length, `a message of ${err.message.length} characters`).toBeLessThan(5000);
+  expect(err.message.length, `a message of ${err.message.length} characters`).toBeLessThanOrEqual(maxLength);
   if (message) expect(err.message).toMatch(message);
 }
 
 /** Runs `parse` and returns what it returned, or undefined after checking that what it threw is clean. */
-export function parsesOrRefuses<T>(parse: () => T, message?: RegExp): T | undefined {
+export function parsesOrRefuses<T>(parse: () => T, message?: RegExp, maxLength?: number): T | undefined {
   try {
     return parse();
   } catch (e) {
-    cleanError(e, message);
+    cleanError(e, message, maxLength);
     return undefined;
   }
 }
