@@ -7,6 +7,7 @@ import { checkFiniteTensors, parseSafetensors } from '../hub/safetensors';
 import type { ModelConfig } from '../model/config';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
 import { FolderStore, RunFolderError } from '../star/stores/files';
+import { preview } from '../util/preview';
 import { UsageError } from './args';
 
 export const TOKENIZERS = { 'arithmetic-char': arithmeticTokenizer } as const;
@@ -43,8 +44,8 @@ export async function readModelDir(dir: string): Promise<{ cfg: ModelConfig; wei
     throw new UsageError((e as Error).message);
   }
   const tokenizer = json.star_tokenizer as TokenizerName;
-  if (!(tokenizer in TOKENIZERS)) {
-    throw new UsageError(`${join(dir, 'config.json')}: "star_tokenizer" is ${JSON.stringify(json.star_tokenizer)}; known: ${Object.keys(TOKENIZERS).join(', ')}.`);
+  if (typeof tokenizer !== 'string' || !Object.hasOwn(TOKENIZERS, tokenizer)) { // not `in`: "toString" is in every object
+    throw new UsageError(`${join(dir, 'config.json')}: "star_tokenizer" is ${preview(json.star_tokenizer)}; known: ${Object.keys(TOKENIZERS).join(', ')}.`);
   }
   const weights = new Uint8Array(await read('model.safetensors'));
   try {
