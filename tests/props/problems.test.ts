@@ -62,17 +62,14 @@ describe('parseProblemLine (property-based)', () => {
 });
 
 describe('parseProblemsFile', () => {
-  it('reads a million lines in chunks, quickly', async () => {
+  it('reads a million lines in chunks', async () => {
     const lines = 1_000_000;
     const block = Array.from({ length: 1000 }, (_, i) => `{"a": ${100 + (i % 900)}, "b": ${999 - (i % 900)}}\n`).join('');
     const text = block.repeat(lines / 1000);
-    const t0 = performance.now();
-    const problems = await parseProblemsFile(chunked(text, [65_536]), 'big.jsonl');
-    const seconds = (performance.now() - t0) / 1000;
+    const problems = await parseProblemsFile(chunked(text, [65_536]), 'big.jsonl'); // about a second
     expect(problems.length).toBe(lines);
     expect(problems[lines - 1]).toEqual({ a: 199, b: 900, digits: 3 }); // line 1000 of the last block
-    expect(seconds).toBeLessThan(10); // about 1 s here; the old Math.max(...problems) spread overflowed the stack at this size
-    // The engine and the CLI take the largest of them with a loop, not a spread.
+    // The engine and the CLI take the largest of them with a loop: Math.max(...problems) overflows the stack at this size.
     expect(problems.reduce((m, p) => Math.max(m, p.digits), 0)).toBe(3);
   });
 

@@ -7,7 +7,7 @@ import { expect } from 'vitest';
  * Runs per property: enough to find the usual crashes, few enough that every property file takes about a
  * second. PROPS_RUNS=5000 npx vitest run tests/props searches longer.
  */
-export const PROPS: fc.Parameters<unknown> = { numRuns: Number(process.env.PROPS_RUNS ?? 150) };
+export const PROPS: fc.Parameters<unknown> = { numRuns: Number(process.env.PROPS_RUNS ?? 100) };
 
 /** Errors that mean the parser itself broke (a property read off undefined, a bad allocation, a stack overflow). */
 const CRASHES = [TypeError, RangeError, ReferenceError, SyntaxError, EvalError, URIError];

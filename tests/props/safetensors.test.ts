@@ -65,8 +65,8 @@ describe('parseSafetensors (property-based)', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), readAll), PROPS);
   });
 
-  it('a shape nested 100,000 deep or a million entries long is refused with a short message', () => {
-    for (const shape of [deepJson(100_000), JSON.stringify(Array.from({ length: 1_000_000 }, () => -1))]) {
+  it('a shape nested 20,000 deep or 200,000 entries long is refused with a short message', () => {
+    for (const shape of [deepJson(20_000), JSON.stringify(Array.from({ length: 200_000 }, () => -1))]) {
       try {
         parseSafetensors(withHeader(`{"w":{"dtype":"F32","shape":${shape},"data_offsets":[0,4]}}`, 4), 'deep.safetensors');
         expect.unreachable('accepted');
