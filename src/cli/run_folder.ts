@@ -140,10 +140,14 @@ export async function openRunFolder(out: string, cfg: object, created: boolean, 
   } catch (e) {
     throw ioFailure('create', out, e);
   }
-  const unlock = await lockRunFolder(out, log);
+  const removeIfNew = () => (created ? rmdir(out).catch(() => {}) : undefined); // only if still empty
+  const unlock = await lockRunFolder(out, log).catch(async (e) => {
+    await removeIfNew();
+    throw e;
+  });
   const release = async () => {
     await unlock();
-    if (created) await rmdir(out).catch(() => {}); // only if empty
+    await removeIfNew();
   };
   try {
     const store = new FolderStore(out);

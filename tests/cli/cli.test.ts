@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/star';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../../src/hub/safetensors';
+import { cli } from './helpers';
 
 let root: string;
 beforeAll(async () => {
@@ -15,21 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
 
 describe('npm run star', () => {
   it('runs two real STaR iterations of the micro preset and writes the documented layout', async () => {
@@ -57,6 +42,7 @@ describe('npm run star', () => {
     const weights = parseSafetensors(new Uint8Array(await readFile(join(out, 'model.safetensors'))));
     expect(weights.header['model.embed_tokens.weight'].shape).toEqual([config.vocab_size, config.hidden_size]);
     expect(r.stdout).toMatch(/star/);
+    expect(existsSync(join(out, '.lock'))).toBe(false); // released
   });
 
   it('resumes: the same command on a finished folder redoes nothing and keeps the summary', async () => {
