@@ -31,7 +31,7 @@ export async function checkOutFolder(dir: string): Promise<'new' | 'existing'> {
     if (code === 'ENOTDIR') throw new UsageError(`--out ${dir} is a file; give a folder for the run.`);
     throw ioFailure('read', dir, e);
   }
-  if (names.includes('run.json') || names.includes('manifest.json') || names.every(leftover)) return 'existing';
+  if (names.includes('run.json') || names.every(leftover)) return 'existing';
   throw new UsageError(`--out ${dir} is not empty and holds no run (no run.json); give a new or empty folder, so the run's files do not mix with what is there.`);
 }
 
@@ -151,9 +151,9 @@ export async function openRunFolder(out: string, cfg: object, created: boolean, 
   };
   try {
     const store = new FolderStore(out);
-    await store.recover();
-    const old = await store.getJSON<object>('run');
+    const old = await store.getJSON<object>('run'); // before recover(), which would adopt a folder of someone else's run
     if (old !== undefined && !sameRun(old, cfg)) throw new UsageError(`${out} holds a run with another configuration; use a new --out folder.`);
+    await store.recover();
     const done = await store.completedPhases();
     if (done.length > 0) log(`resuming ${out}: completed ${phaseList(done)}`);
     return { store, release };

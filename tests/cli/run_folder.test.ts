@@ -65,7 +65,7 @@ describe('--out', () => {
     await writeFile(join(dir, 'run.json.pending'), '{');
     await writeFile(join(dir, 'manifest.json.123-4.tmp'), '{');
     expect(await checkOutFolder(dir)).toBe('existing');
-    await writeFile(join(dir, 'notes.txt'), '');
+    await writeFile(join(dir, 'manifest.json'), '{"name": "a web app"}'); // not ours: no run.json
     await expect(checkOutFolder(dir)).rejects.toThrow(/not empty/);
     await writeFile(join(dir, 'run.json'), '{}');
     expect(await checkOutFolder(dir)).toBe('existing');

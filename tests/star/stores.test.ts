@@ -230,6 +230,8 @@ describe('FolderStore', () => {
     await expect(store.getPhase(-1, 'seed')).rejects.toThrow(/iteration must be an integer >= 0/);
     await writeFile(join(dir, 'manifest.json'), '{"format": ');
     await expect(new FolderStore(dir).getJSON('config')).rejects.toThrow(/manifest\.json is damaged \(not valid JSON.*\); delete it to have the folder's files checked and listed anew/);
+    await writeFile(join(dir, 'manifest.json'), '{"name": "a web app"}');
+    await expect(new FolderStore(dir).getJSON('config')).rejects.toThrow(/manifest\.json is not a run folder's manifest \(its "format" is undefined\); give a folder written by npm run star/);
   });
 });
 

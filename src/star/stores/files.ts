@@ -77,7 +77,7 @@ function parseManifest(bytes: Uint8Array, path: string): Manifest {
   } catch (e) {
     return fail(`not valid JSON: ${(e as Error).message}`);
   }
-  if (m?.format !== FORMAT) fail(`format is ${JSON.stringify(m?.format)}, not "${FORMAT}"`);
+  if (m?.format !== FORMAT) throw new RunFolderError(`${path} is not a run folder's manifest (its "format" is ${JSON.stringify(m?.format)}); give a folder written by npm run star, or a new one.`);
   if (m.version !== 1) fail(`version ${JSON.stringify(m.version)}; this version of the runner reads version 1`);
   if (typeof m.files !== 'object' || m.files === null) fail('no "files" object');
   for (const [rel, e] of Object.entries(m.files)) {
