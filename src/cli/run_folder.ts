@@ -2,7 +2,6 @@
 // it (DIR/.lock), and checked, every committed file against manifest.json, before any work starts. Also
 // --base, which reads another run folder's base model.
 
-import { rmSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +64,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Takes `dir`/.lock, created exclusively ('wx') and holding this process's pid and host. A lock left by a
  * process of this machine that is no longer running (killed, say) is taken over; a live one is a
- * RunFolderError naming its pid. Returns the release, which also runs on exit and on SIGINT/SIGTERM/SIGHUP.
+ * RunFolderError naming its pid. Returns the release. A process that dies holding it (Ctrl-C, a kill, a
+ * crash) leaves a stale lock, which the next run on this machine takes over.
  */
 export async function lockRunFolder(dir: string, log: (line: string) => void): Promise<() => Promise<void>> {
   const fs = folderFs();
@@ -98,19 +98,8 @@ export async function lockRunFolder(dir: string, log: (line: string) => void): P
     throw new RunFolderError(`${dir} is in use by ${who}; wait for that run to end or stop it. If it is not running, delete ${path}.`);
   }
 
-  const mine = async () => decode(await readOrUndefined(path).catch(() => undefined)) === text;
-  const releaseSync = () => rmSync(path, { force: true });
-  const onSignal = (signal: NodeJS.Signals) => {
-    releaseSync();
-    process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as Record<string, number>)[signal]);
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  process.once('exit', releaseSync);
-  for (const s of signals) process.once(s, onSignal);
   return async () => {
-    process.off('exit', releaseSync);
-    for (const s of signals) process.off(s, onSignal);
-    if (await mine()) await fs.rm(path).catch(() => {});
+    if (decode(await readOrUndefined(path).catch(() => undefined)) === text) await fs.rm(path).catch(() => {});
   };
 }
 
