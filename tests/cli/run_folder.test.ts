@@ -249,6 +249,15 @@ describe('errors at the top level, for every subcommand', () => {
     }
   });
 
+  it('a rejection that escapes main is reported by the entry point as one paragraph, exit 1', async () => {
+    const child = spawn(join('node_modules', '.bin', 'vite-node'), [join('tests', 'cli', 'fixtures', 'escaped_rejection.ts')]);
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code, stderr).toBe(1);
+    expect(stderr).toMatch(/^error: escaped the runner\n\(an unexpected failure: .*--verbose prints where it happened\)\n$/);
+  });
+
   it('logits and unknown commands: exit 2 with the message', async () => {
     expect(await cli('logits', '--text', 'hi')).toMatchObject({ code: 2, stderr: expect.stringMatching(/Missing --model/) });
     expect(await cli('logits', '--model', 'x')).toMatchObject({ code: 2, stderr: expect.stringMatching(/Missing --text/) });
