@@ -41,7 +41,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   iterations: { type: 'int', min: 0, max: 1000, help: 'STaR iterations (default: the preset\'s)' },
   patience: { type: 'int', min: 0, max: 1000, help: 'stop after this many iterations without a new best accuracy; 0 never stops early (default: the preset\'s)' },
   seed: { type: 'int', min: 0, max: 2 ** 32 - 1, help: 'seed of the run (default: the preset\'s)' },
-  out: { type: 'string', help: 'run folder (created; an existing one is resumed); compare: a comma-separated list' },
+  out: { type: 'string', help: 'run folder: a new or empty one, or a run folder to resume (locked while a run writes it); compare: a comma-separated list' },
   base: { type: 'string', help: 'arithmetic: reuse the base model of this run folder (same model and seed training), e.g. to compare modes on one base' },
   model: { type: 'string', help: 'eval, logits: a model folder; --task csqa: a Hub repo id, preset or folder' },
   data: { type: 'string', help: 'csqa: questions as official JSONL (default: the Hub dataset tau/commonsense_qa)' },

@@ -28,7 +28,7 @@ import { parseSafetensors } from '../../hub/safetensors';
 import type { FilterOutput, KeptExample, PhaseName, RationalizeOutput, RunStore } from '../types';
 import { folderFs, ioFailure, nextTmp, readOrUndefined, RunFolderError, TMP } from './folder_fs';
 
-export { RunFolderError, writeFileAtomic } from './folder_fs';
+export { RunFolderError } from './folder_fs';
 
 // ---- The manifest, and what to do about a file that does not match it. ----
 

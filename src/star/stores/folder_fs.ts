@@ -1,8 +1,7 @@
 // The file operations of the folder store (./files.ts) and the CLI's run folder, as one replaceable object,
-// so tests can fail or stop them at the N-th write; atomic writes; and I/O errors the user can act on.
+// so tests can fail or stop them at the N-th write; and I/O errors the user can act on.
 
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 
 export interface FolderFs {
   /** Writes a whole file and flushes it; flag 'wx' fails with EEXIST when the file is there. */
@@ -84,21 +83,6 @@ let tmpCounter = 0;
 /** Temp files: `<file>.<pid>-<n>.tmp`. */
 export const TMP = /\.\d+-\d+\.tmp$/;
 export const nextTmp = (path: string) => `${path}.${process.pid}-${++tmpCounter}.tmp`;
-
-/** Writes `data` to `path` atomically: a temp file, flushed, renamed over `path`, then the folder flushed. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const fs = fsNow;
-  await fs.mkdir(dirname(path));
-  const tmp = nextTmp(path);
-  try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, path);
-  } catch (e) {
-    await fs.rm(tmp).catch(() => {});
-    throw e;
-  }
-  await fs.syncDir(dirname(path));
-}
 
 export async function readOrUndefined(path: string): Promise<Uint8Array | undefined> {
   try {
