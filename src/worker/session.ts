@@ -157,8 +157,9 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
   };
 
   // The run's end, stored and then told to the page. When storage refuses even this write, the page still
-  // hears it (the stored status stays what it was: a reload lists the run as idle or interrupted), and a run
-  // that finished says so: its data is all stored, and Resume marks it done.
+  // hears it (the stored status stays what it was: a reload lists the run as idle or interrupted); a run that
+  // finished but could not be marked done is told as paused on a full disk (its data is all stored, and
+  // Resume marks it done).
   const finish = async (change: Partial<RunMeta>): Promise<RunMeta> => {
     let end: RunMeta;
     try {
