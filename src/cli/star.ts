@@ -284,6 +284,6 @@ export async function main(argv: string[]): Promise<number> {
     else await runCommand(flags);
     return 0;
   } catch (e) {
-    return reportError(e, argv.includes('--verbose'));
+    return reportError(e, argv.some((a) => a === '--verbose' || a === '--verbose=true'));
   }
 }

@@ -6,11 +6,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseArgs } from '../../src/cli/args';
 import { modelFiles } from '../../src/cli/model_dir';
 import { checkOutFolder, lockRunFolder } from '../../src/cli/run_folder';
-import { FLAGS } from '../../src/cli/star';
+import { FLAGS, reportError } from '../../src/cli/star';
+import { GpuError } from '../../src/gpu/device';
 import { presetConfig } from '../../src/model/config';
 import { writeSafetensors } from '../../src/hub/safetensors';
 import { runConfig } from '../../src/star/run_config';
@@ -247,6 +248,18 @@ describe('errors at the top level, for every subcommand', () => {
       expect([r.code, r.stderr]).toEqual([code, expect.stringMatching(message)]);
       expect(onePara(r.stderr), r.stderr).toBe(true);
     }
+  });
+
+  it('exit 2 for what the user can fix (no GPU adapter among it), 1 for a GPU failing mid-run', () => {
+    const codes = [new GpuError('no-adapter', 'No adapter.', 'Install a driver.'), new GpuError('device-lost', 'Lost.', 'Resume.'), new RunFolderError('x')].map((e) => {
+      const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+      try {
+        return reportError(e, false);
+      } finally {
+        err.mockRestore();
+      }
+    });
+    expect(codes).toEqual([2, 1, 2]);
   });
 
   it('a rejection that escapes main is reported by the entry point as one paragraph, exit 1', async () => {
