@@ -115,7 +115,7 @@ const PROMPT = /^\n?Input:\n([\d ]+) \+ ([\d ]+)\nTarget:(?: ([\d ]+))?\n$/;
  */
 export class FakeEngine implements StarEngine {
   level = 0;
-  /** How many examples the weights were fine-tuned on, so each iteration's weights differ. */
+  /** How many characters the weights were fine-tuned on, so each iteration's weights differ. */
   seen = 0;
 
   private parse(prompt: string): { p: Problem; hinted: boolean } {
@@ -149,7 +149,7 @@ export class FakeEngine implements StarEngine {
 
   async finetune(examples: Example[], opts: { steps: number }) {
     for (const ex of examples) this.level = Math.max(this.level, this.parse(ex.prompt).p.digits);
-    this.seen += examples.length;
+    this.seen += examples.reduce((n, ex) => n + ex.prompt.length + ex.target.length, 0); // differs from iteration to iteration
     return { losses: Array.from({ length: opts.steps }, (_, i) => 1 / (i + 1)), tokens: examples.length };
   }
 }

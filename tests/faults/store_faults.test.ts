@@ -5,7 +5,7 @@
 // file that was there before changed unless a commit replaced it, a full disk is reported with the path and
 // what to do, and running again finishes with the very folder an uninterrupted run writes.
 import { readFileSync } from 'node:fs';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +78,12 @@ async function faultAt(start: string | null, n: number, kind: FaultKind, views: 
   expect(views.has(JSON.stringify(listed)), `${where}: manifest.json lists a state no commit made`).toBe(true);
   for (const [rel, sha] of Object.entries(listed)) {
     expect(after[rel] === sha || after[`${rel}.pending`] === sha, `${where}: ${rel} is not what manifest.json lists`).toBe(true);
+  }
+  // A phase's record reaches its name last, so a reader without the manifest never sees it before its files.
+  const entries = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => '{"files": {}}')).files as Record<string, { sha256: string; commit: string }>;
+  for (const [rel, e] of Object.entries(entries)) {
+    if (!/^iteration-\d+\/[a-z]+\.json$/.test(rel) || after[rel] !== e.sha256) continue;
+    for (const [other, o] of Object.entries(entries)) if (o.commit === e.commit) expect(after[other], `${where}: ${rel} is in place before ${other}`).toBe(o.sha256);
   }
   for (const [rel, sha] of Object.entries(before)) {
     if (rel === 'manifest.json' || listed[rel] !== sha) continue; // replaced by a commit

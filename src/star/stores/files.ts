@@ -61,9 +61,9 @@ function phaseOf(relOrCommit: string): { iteration: number; phase: PhaseName } |
   return m && PHASES.includes(m[2] as PhaseName) ? { iteration: Number(m[1]), phase: m[2] as PhaseName } : null;
 }
 
-/** The loop's order: iteration, then phase; documents first. */
+/** The loop's order of the files in iteration folders: iteration, then phase; the rest first. */
 const order = (rel: string) => {
-  const p = phaseOf(rel) ?? (/^iteration-(\d+)\//.exec(rel) ? { iteration: Number(rel.split(/[-/]/)[1]), phase: 'filter' as const } : null);
+  const p = rel.startsWith('iteration-') ? ownerOf(rel, '', null) : null;
   return p ? p.iteration * 10 + PHASES.indexOf(p.phase) : -1;
 };
 
@@ -287,8 +287,9 @@ export class FolderStore implements RunStore {
     await this.recover();
     const fs = folderFs();
     const next = { ...this.manifest!.files };
-    const moved = files.map(([rel]) => rel);
-    if (withStaged) moved.push(...this.staged.keys());
+    // Renamed in this order, the phase's record last: whatever reads the folder without the manifest (an
+    // older runner, the app's import) never finds a phase's record before its files.
+    const moved = [...(withStaged ? this.staged.keys() : []), ...files.map(([rel]) => rel)];
     const dirs = [...new Set([this.dir, ...moved.map((rel) => dirname(this.path(rel)))])];
     const manifestPath = this.path(MANIFEST);
     const tmp = nextTmp(manifestPath);
