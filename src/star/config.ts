@@ -3,10 +3,24 @@
 
 import { MODES, type Mode } from './types';
 
-/** The paper's two fine-tuning schedules: steps grow by a factor (40, then +20%) or by a constant. */
+/**
+ * Fine-tuning steps per iteration. The paper's two schedules grow by a factor (40, then +20%) or by a constant;
+ * 'epochs' follows the size of what was kept instead: epochs x examples / batch, clamped to [min, max]. A kept
+ * set that grows from 60 to 6,000 examples needs that: a fixed count overfits the small one and underfits the
+ * large one (docs/results.md).
+ */
 export type StepSchedule =
   | { kind: 'multiply'; start: number; factor: number }
-  | { kind: 'add'; start: number; increment: number };
+  | { kind: 'add'; start: number; increment: number }
+  | { kind: 'epochs'; epochs: number; min: number; max: number };
+
+/** What a kept rationale must get right: its final answer (the paper), or every step of it as well. */
+export type FilterKind = 'answer' | 'rationale';
+export const FILTERS: readonly FilterKind[] = ['answer', 'rationale'];
+
+/** How an iteration draws its problems from the pool. */
+export type Sampling = 'uniform' | 'frontier';
+export const SAMPLINGS: readonly Sampling[] = ['uniform', 'frontier'];
 
 export interface StarConfig {
   /** base: evaluate the base model only; direct: fine-tune on answers without rationales; star(-no-rationalization). */
@@ -37,6 +51,32 @@ export interface StarConfig {
   rationalize: boolean;
   /** Fine-tuning steps per iteration (see stepsForIteration). */
   steps: StepSchedule;
+  /**
+   * 'answer' keeps a rationale whose final answer is right (the paper); 'rationale' also needs every step of it
+   * to be right (tasks with a rationale check: arithmetic's scratchpad). Both counts are recorded either way.
+   */
+  filter: FilterKind;
+  /**
+   * Every fine-tune also trains on each kept example under its hinted prompt, so M_n still follows hints when
+   * the next iteration rationalizes with it (fine-tuning on hint-free prompts alone erases that skill). What is
+   * stored is never hinted: the hinted copies are made at training time.
+   */
+  hintReplay: boolean;
+  /**
+   * 'uniform': each iteration draws from the whole pool (the paper). 'frontier': weighted per category (digit
+   * count) by how often the last model fails it, max(0.05, 1 - accuracy), so the sample goes where learning happens.
+   */
+  sampling: Sampling;
+  /** The seed phase stops once greedy accuracy on held-out seed-range problems reaches this; 0: train seedSteps. */
+  seedTarget: number;
+  /** The seed phase checks its accuracy every this many steps (and at seedSteps, its cap). */
+  seedCheckEvery: number;
+  /** Held-out seed-range problems per check. */
+  seedCheckSize: number;
+  /** Seed examples shown with the hint only, of seedMinDigits..seedHintMaxDigits digits: worked examples of longer problems whose scratchpad the hint pins down. */
+  seedHinted: number;
+  /** The longest hinted-only seed examples (see seedHinted). */
+  seedHintMaxDigits: number;
   /** Seeds the weights, the pool, the per-iteration samples and sampling. */
   seed: number;
   /** Seeds the held-out evaluation set, so every mode is scored on the same problems. */
@@ -60,6 +100,14 @@ export const DEFAULT_STAR_CONFIG: StarConfig = {
   temperature: 0,
   rationalize: true,
   steps: { kind: 'multiply', start: 40, factor: 1.2 },
+  filter: 'answer',
+  hintReplay: false,
+  sampling: 'uniform',
+  seedTarget: 0,
+  seedCheckEvery: 250,
+  seedCheckSize: 200,
+  seedHinted: 0,
+  seedHintMaxDigits: 2,
   seed: 1,
   evalSeed: 12345,
 };
@@ -100,10 +148,17 @@ export function withMode(cfg: StarConfig, mode: Mode): StarConfig {
   return { ...cfg, mode, rationalize: mode === 'star' };
 }
 
-/** Fine-tuning steps at outer iteration `it` (1-based); rounded, at least 1. */
-export function stepsForIteration(cfg: Pick<StarConfig, 'steps'>, it: number): number {
+/**
+ * Fine-tuning steps at outer iteration `it` (1-based); rounded, at least 1. The 'epochs' schedule needs the
+ * number of training examples and the batch size.
+ */
+export function stepsForIteration(cfg: Pick<StarConfig, 'steps'>, it: number, size?: { examples: number; batch: number }): number {
   if (!Number.isInteger(it) || it < 1) throw new Error(`stepsForIteration: iteration must be an integer >= 1, got ${it}`);
   const s = cfg.steps;
+  if (s.kind === 'epochs') {
+    if (!size || !(size.batch >= 1)) throw new Error("stepsForIteration: the 'epochs' schedule needs the example count and the batch size");
+    return Math.min(s.max, Math.max(s.min, Math.round((s.epochs * size.examples) / size.batch)));
+  }
   // Rounded, not floored: 40 * 1.2^2 is 57.599999999999994 in floating point.
   const steps = s.kind === 'multiply' ? s.start * s.factor ** (it - 1) : s.start + s.increment * (it - 1);
   return Math.max(1, Math.round(steps));
@@ -111,8 +166,29 @@ export function stepsForIteration(cfg: Pick<StarConfig, 'steps'>, it: number): n
 
 const MAX_DIGITS = 15; // sums stay exact in float64 (see tasks/arithmetic.ts)
 
-/** Throws one error listing every problem, each naming its field; unknown fields are rejected (typos). */
+/**
+ * Fields added after runs were first stored, with the values that reproduce how those runs ran. A config
+ * without them (a run folder, an IndexedDB run or an archive written earlier) is upgraded in place.
+ */
+const ADDED_FIELDS = {
+  filter: 'answer', hintReplay: false, sampling: 'uniform', seedTarget: 0, seedCheckEvery: 250, seedCheckSize: 200, seedHinted: 0,
+} satisfies Partial<StarConfig>;
+
+/** Fills in fields that configs stored before they existed lack (see ADDED_FIELDS); returns the same object. */
+export function upgradeStarConfig<T extends StarConfig>(cfg: T): T {
+  if (typeof cfg !== 'object' || cfg === null) return cfg;
+  const o = cfg as Record<string, unknown>;
+  for (const [k, v] of Object.entries(ADDED_FIELDS)) if (!(k in o)) o[k] = v;
+  if (!('seedHintMaxDigits' in o)) o.seedHintMaxDigits = o.seedMaxDigits;
+  return cfg;
+}
+
+/**
+ * Throws one error listing every problem, each naming its field; unknown fields are rejected (typos). A config
+ * stored before some fields existed is first upgraded in place (upgradeStarConfig).
+ */
 export function validateStarConfig(cfg: StarConfig): void {
+  upgradeStarConfig(cfg);
   const errors: string[] = [];
   const known = new Set(Object.keys(DEFAULT_STAR_CONFIG));
   for (const key of Object.keys(cfg)) if (!known.has(key)) errors.push(`unknown field "${key}"`);
@@ -144,8 +220,19 @@ export function validateStarConfig(cfg: StarConfig): void {
     check(isInt(s.start, 1), `steps.start must be an integer >= 1, got ${s.start}`);
     if (s.kind === 'multiply') check(Number.isFinite(s.factor) && s.factor >= 1, `steps.factor must be finite and >= 1, got ${s.factor}`);
     else check(isInt(s.increment, 0), `steps.increment must be an integer >= 0, got ${s.increment}`);
+  } else if (s?.kind === 'epochs') {
+    check(Number.isFinite(s.epochs) && s.epochs > 0 && s.epochs <= 1000, `steps.epochs must be a number in (0, 1000], got ${s.epochs}`);
+    check(isInt(s.min, 1) && isInt(s.max, s.min), `steps.min and steps.max must be integers with 1 <= min <= max, got ${s.min}..${s.max}`);
   } else {
-    errors.push(`steps must be { kind: 'multiply', start, factor } or { kind: 'add', start, increment }, got ${JSON.stringify(s)}`);
+    errors.push(`steps must be { kind: 'multiply', start, factor }, { kind: 'add', start, increment } or { kind: 'epochs', epochs, min, max }, got ${JSON.stringify(s)}`);
   }
+  check(FILTERS.includes(cfg.filter), `filter must be one of ${FILTERS.join(', ')}, got ${JSON.stringify(cfg.filter)}`);
+  check(SAMPLINGS.includes(cfg.sampling), `sampling must be one of ${SAMPLINGS.join(', ')}, got ${JSON.stringify(cfg.sampling)}`);
+  check(typeof cfg.hintReplay === 'boolean', `hintReplay must be true or false, got ${JSON.stringify(cfg.hintReplay)}`);
+  check(Number.isFinite(cfg.seedTarget) && cfg.seedTarget >= 0 && cfg.seedTarget <= 1, `seedTarget must be a fraction in [0, 1], got ${cfg.seedTarget}`);
+  for (const name of ['seedCheckEvery', 'seedCheckSize'] as const) int(name, 1);
+  int('seedHinted', 0);
+  int('seedHintMaxDigits', 1);
+  check(cfg.seedHintMaxDigits <= MAX_DIGITS, `seedHintMaxDigits must be at most ${MAX_DIGITS}, got ${cfg.seedHintMaxDigits}`);
   if (errors.length > 0) throw new Error(`Invalid STaR config:\n  - ${errors.join('\n  - ')}`);
 }

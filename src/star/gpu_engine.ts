@@ -119,6 +119,7 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
   const engine: GpuEngine = {
     cfg,
     params,
+    trainBatch: opts.trainBatch,
     lora,
     baseDtype,
     async initRandom(seed) {
@@ -195,8 +196,10 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
           losses.push(loss);
           f.onStep?.(step, loss);
         }
+        // The stop check may generate with these very weights: the generator shares them with the trainer.
+        if (f.until && (step % f.until.every === 0 || step === f.steps) && (await f.until.done(step))) break;
       }
-      return { losses, tokens };
+      return { losses, tokens, steps: step };
     },
 
     async saveWeights() {

@@ -11,10 +11,10 @@
 // one stopped and produces the same summary. Weights live in the store as 'base' and 'latest' (M_n).
 
 import { rng, shuffle } from '../util/random';
-import { type StarConfig, stepsForIteration, validateStarConfig } from './config';
+import { type StarConfig, stepsForIteration, upgradeStarConfig, validateStarConfig } from './config';
 import type {
-  EvaluateOutput, Example, FilterOutput, FinetuneOutput, GenerateOutput, IterationRecord, KeptExample, PhaseName,
-  RationalizeOutput, RunStore, SeedOutput, StarEngine, StarEvent, StarSummary, TaskAdapter,
+  EvaluateOutput, Example, FilterOutput, FinetuneOptions, FinetuneOutput, GenerateOutput, IterationRecord, KeptExample, PhaseName,
+  RationalizeOutput, RunStore, SeedCheck, SeedOutput, StarEngine, StarEvent, StarSummary, TaskAdapter,
 } from './types';
 
 export interface StarDeps<P> {
@@ -42,15 +42,55 @@ export function deriveSeed(seed: number, ...parts: (string | number)[]): number 
   return h;
 }
 
-/** The training pool, drawn once per run. */
-export function trainingPool<P>(cfg: StarConfig, task: TaskAdapter<P>): P[] {
-  return task.trainProblems(cfg.poolSize, deriveSeed(cfg.seed, 'pool'));
+/** The held-out evaluation set, drawn before the pool so that the pool can leave it out. */
+export function evaluationSet<P>(cfg: StarConfig, task: TaskAdapter<P>): P[] {
+  return task.evalProblems(cfg.evalSize, cfg.evalSeed);
 }
 
-/** Iteration `it`'s problems: `cfg.trainSize` drawn from the pool without replacement. */
-export function iterationSample<P>(cfg: StarConfig, pool: P[], it: number): P[] {
-  const order = shuffle(Array.from({ length: pool.length }, (_, i) => i), rng(deriveSeed(cfg.seed, 'sample', it)));
-  return order.slice(0, cfg.trainSize).map((i) => pool[i]);
+/** The training pool, drawn once per run; the task leaves the evaluation problems out where it can. */
+export function trainingPool<P>(cfg: StarConfig, task: TaskAdapter<P>): P[] {
+  return task.trainProblems(cfg.poolSize, deriveSeed(cfg.seed, 'pool'), evaluationSet(cfg, task));
+}
+
+/** How many of the pool's problems are also evaluation problems (where the task could not leave them out). */
+export function poolOverlap<P>(cfg: StarConfig, task: TaskAdapter<P>, pool: P[]): number {
+  const held = new Set(evaluationSet(cfg, task).map((p) => JSON.stringify(task.toJSON(p))));
+  return pool.reduce((n, p) => n + (held.has(JSON.stringify(task.toJSON(p))) ? 1 : 0), 0);
+}
+
+/** The floor of a category's weight under 'frontier' sampling: a mastered category still gets a share. */
+const FRONTIER_FLOOR = 0.05;
+
+/**
+ * Per-category weights of iteration `it`'s draw: none for 'uniform' sampling (or before any evaluation);
+ * for 'frontier', max(floor, 1 - accuracy) of the model that will generate (M_{it-1}'s evaluation).
+ */
+export function sampleWeights(cfg: StarConfig, prev: EvaluateOutput | undefined): Record<string, number> | undefined {
+  if (cfg.sampling !== 'frontier' || prev === undefined) return undefined;
+  return Object.fromEntries(Object.entries(prev.byCategory).map(([c, r]) => [c, Math.max(FRONTIER_FLOOR, 1 - r.correct / r.total)]));
+}
+
+/**
+ * Iteration `it`'s problems: `cfg.trainSize` drawn from the pool without replacement. With category weights,
+ * the pool is walked in a seeded order and each problem taken with probability weight / largest weight (a
+ * category the weights do not name counts as the largest); if the walk ends short, the skipped problems fill
+ * the rest in the same order.
+ */
+export function iterationSample<P>(
+  cfg: StarConfig, pool: P[], it: number, weights?: Record<string, number>, category?: (p: P) => string,
+): P[] {
+  const r = rng(deriveSeed(cfg.seed, 'sample', it));
+  const order = shuffle(Array.from({ length: pool.length }, (_, i) => i), r);
+  if (!weights || !category) return order.slice(0, cfg.trainSize).map((i) => pool[i]);
+  const top = Math.max(...Object.values(weights), 0) || 1;
+  const taken: number[] = [];
+  const skipped: number[] = [];
+  for (const i of order) {
+    if (taken.length === cfg.trainSize) break;
+    const w = weights[category(pool[i])] ?? top;
+    (r() < w / top ? taken : skipped).push(i);
+  }
+  return [...taken, ...skipped].slice(0, cfg.trainSize).map((i) => pool[i]);
 }
 
 /** Reads a completed phase from the store, or runs it, stamps its wall time and stores it as one unit. */
@@ -98,9 +138,10 @@ interface GenJob {
 /**
  * One completion per job. Jobs are grouped by token budget so short problems are not generated to the
  * longest one's length; the abort signal is checked between groups (the engine checks between batches).
+ * `quiet` reports no progress or samples (the seed phase's checks, whose progress is the training's).
  */
 async function generateAll<P>(
-  ctx: Ctx<P>, iteration: number, name: PhaseName, jobs: GenJob[], temperature: number, seed: number,
+  ctx: Ctx<P>, iteration: number, name: PhaseName, jobs: GenJob[], temperature: number, seed: number, quiet = false,
 ): Promise<{ texts: string[]; tokens: number }> {
   const { task } = ctx;
   const groups = new Map<number, number[]>(); // maxNewTokens -> job indices
@@ -122,8 +163,8 @@ async function generateAll<P>(
       end: task.end?.bind(task),
       seed: deriveSeed(seed, maxNewTokens),
       signal: ctx.signal,
-      onProgress: (d) => ctx.onProgress({ kind: 'progress', phase: name, iteration, done: offset + d, total: jobs.length }),
-      onSample: (k, text, fin) => {
+      onProgress: quiet ? undefined : (d) => ctx.onProgress({ kind: 'progress', phase: name, iteration, done: offset + d, total: jobs.length }),
+      onSample: quiet ? undefined : (k, text, fin) => {
         const job = jobs[idx[k]];
         const correct = fin ? job.isCorrect(text) : null;
         ctx.onProgress({ kind: 'sample', iteration, phase: name, prompt: job.prompt, text, done: fin, correct, hinted: job.hinted });
@@ -135,9 +176,27 @@ async function generateAll<P>(
       tokens += o.tokens;
     });
     done += idx.length;
-    ctx.onProgress({ kind: 'progress', phase: name, iteration, done, total: jobs.length });
+    if (!quiet) ctx.onProgress({ kind: 'progress', phase: name, iteration, done, total: jobs.length });
   }
   return { texts, tokens };
+}
+
+/** Greedy accuracy on `problems`, overall and per category. */
+async function score<P>(ctx: Ctx<P>, it: number, name: PhaseName, problems: P[], quiet = false) {
+  const seed = deriveSeed(ctx.cfg.seed, name, it); // greedy (temperature 0): the seed changes nothing
+  const { texts, tokens } = await generateAll(ctx, it, name, genJobs(ctx.task, problems, false), 0, seed, quiet);
+  const byCategory: EvaluateOutput['byCategory'] = {};
+  let correct = 0;
+  problems.forEach((p, i) => {
+    const ok = ctx.task.isCorrect(p, texts[i]);
+    const c = (byCategory[ctx.task.category(p)] ??= { correct: 0, total: 0 });
+    c.total++;
+    if (ok) {
+      c.correct++;
+      correct++;
+    }
+  });
+  return { accuracy: problems.length > 0 ? correct / problems.length : 0, byCategory, tokensGenerated: tokens };
 }
 
 function genJobs<P>(task: TaskAdapter<P>, problems: P[], hint: boolean): GenJob[] {
@@ -150,14 +209,18 @@ function genJobs<P>(task: TaskAdapter<P>, problems: P[], hint: boolean): GenJob[
 }
 
 /** Fine-tunes the weights the engine holds, reporting each step as progress. */
-async function train<P>(ctx: Ctx<P>, iteration: number, name: PhaseName, examples: Example[], steps: number, seed: number) {
-  return ctx.engine.finetune(examples, {
+async function train<P>(
+  ctx: Ctx<P>, iteration: number, name: PhaseName, examples: Example[], steps: number, seed: number, until?: FinetuneOptions['until'],
+) {
+  const out = await ctx.engine.finetune(examples, {
     steps,
     seed,
     signal: ctx.signal,
+    until,
     onStep: (step, loss) =>
       ctx.onProgress({ kind: 'progress', phase: name, iteration, done: step, total: steps, message: `loss ${loss.toFixed(4)}` }),
   });
+  return { ...out, steps: out.steps ?? steps };
 }
 
 // ---- The phases. ----
@@ -172,13 +235,48 @@ function seedPhase<P>(ctx: Ctx<P>): Promise<SeedOutput> {
       await saveWeights(ctx, 'base'); // a pretrained model: whatever the caller loaded is the base
       return { reused: false, ...none };
     }
-    const examples = task.seedExamples(cfg.seedSize, deriveSeed(cfg.seed, 'seed-set'));
+    // Held out of the seed set: the evaluation problems and the seed phase's own check problems.
+    const evalSet = evaluationSet(cfg, task);
+    const checkSet = cfg.seedTarget > 0 ? seedCheckSet(ctx, evalSet) : [];
+    const examples = task.seedExamples(cfg.seedSize, deriveSeed(cfg.seed, 'seed-set'), [...evalSet, ...checkSet]);
     await engine.initRandom(cfg.seed);
     ctx.loaded = null;
-    const { losses, tokens } = await train(ctx, 0, 'seed', examples, cfg.seedSteps, deriveSeed(cfg.seed, 'seed-train'));
+    const checks: SeedCheck[] = [];
+    const until = cfg.seedTarget > 0 ? masteryCheck(ctx, checkSet, checks) : undefined;
+    const { losses, tokens, steps } = await train(ctx, 0, 'seed', examples, cfg.seedSteps, deriveSeed(cfg.seed, 'seed-train'), until);
     await saveWeights(ctx, 'base');
-    return { reused: false, examples: examples.length, steps: cfg.seedSteps, losses, tokensTrained: tokens };
+    const mastered = checks.length > 0 && checks[checks.length - 1].accuracy >= cfg.seedTarget;
+    return { reused: false, examples: examples.length, steps, losses, tokensTrained: tokens, ...(until && { checks, mastered }) };
   });
+}
+
+/**
+ * The seed phase's stop rule: every seedCheckEvery steps (and at the cap), greedy accuracy on held-out
+ * seed-range problems; training stops once it reaches seedTarget. Each check is appended to `checks`.
+ */
+function seedCheckSet<P>(ctx: Ctx<P>, evalSet: P[]): P[] {
+  const { cfg, task } = ctx;
+  if (!task.seedCheckProblems) {
+    throw new Error(`runStar: seedTarget is set but the ${task.name} task has no held-out seed problems to check it on; set seedTarget to 0`);
+  }
+  return task.seedCheckProblems(cfg.seedCheckSize, deriveSeed(cfg.seed, 'seed-check'), evalSet);
+}
+
+function masteryCheck<P>(ctx: Ctx<P>, problems: P[], checks: SeedCheck[]): FinetuneOptions['until'] {
+  const { cfg } = ctx;
+  return {
+    every: cfg.seedCheckEvery,
+    async done(step) {
+      const r = await score(ctx, 0, 'seed', problems, true);
+      checks.push({ step, accuracy: r.accuracy, byCategory: r.byCategory });
+      const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+      ctx.onProgress({
+        kind: 'progress', phase: 'seed', iteration: 0, done: step, total: cfg.seedSteps,
+        message: `seed-range accuracy ${pct(r.accuracy)} (target ${pct(cfg.seedTarget)})`,
+      });
+      return r.accuracy >= cfg.seedTarget;
+    },
+  };
 }
 
 /** A rationale per problem, sampled from M_{it-1} (the base model when it = 1). */
@@ -198,7 +296,16 @@ function trainingPrompt<P>(task: TaskAdapter<P>, p: P): string {
 
 /** A kept rationale, always under the training prompt: the hint never reaches training. */
 function keep<P>(task: TaskAdapter<P>, p: P, text: string, source: KeptExample['source']): KeptExample {
-  return { prompt: trainingPrompt(task, p), rationale: text, answer: task.answerOf(text), source, problem: task.toJSON(p) };
+  return { prompt: trainingPrompt(task, p), rationale: text, answer: task.answerOf(text), source, problem: task.toJSON(p), category: task.category(p) };
+}
+
+/** The filter: the right answer, and under the 'rationale' filter a right rationale too. */
+function keeps<P>(ctx: Ctx<P>): (p: P, text: string) => boolean {
+  const { task, cfg } = ctx;
+  if (cfg.filter === 'answer') return (p, text) => task.isCorrect(p, text);
+  const check = task.isRationaleCorrect;
+  if (!check) throw new Error(`runStar: filter 'rationale' needs a task that checks rationales, and ${task.name} does not; use filter 'answer'`);
+  return (p, text) => task.isCorrect(p, text) && check.call(task, p, text);
 }
 
 function filterPhase<P>(ctx: Ctx<P>, it: number, sample: P[], gen: GenerateOutput): Promise<FilterOutput> {
@@ -211,11 +318,14 @@ function filterPhase<P>(ctx: Ctx<P>, it: number, sample: P[], gen: GenerateOutpu
     }
     const kept: KeptExample[] = [];
     const failures: number[] = [];
+    const good = keeps(ctx);
+    let answerCorrect = 0;
     sample.forEach((p, i) => {
-      if (ctx.task.isCorrect(p, gen.completions[i])) kept.push(keep(ctx.task, p, gen.completions[i], 'generated'));
+      if (ctx.task.isCorrect(p, gen.completions[i])) answerCorrect++;
+      if (good(p, gen.completions[i])) kept.push(keep(ctx.task, p, gen.completions[i], 'generated'));
       else failures.push(i);
     });
-    return { kept, failures };
+    return { kept, failures, answerCorrect };
   });
 }
 
@@ -223,20 +333,34 @@ function filterPhase<P>(ctx: Ctx<P>, it: number, sample: P[], gen: GenerateOutpu
 function rationalizePhase<P>(ctx: Ctx<P>, it: number, sample: P[], filt: FilterOutput): Promise<RationalizeOutput> {
   return phase<P, RationalizeOutput>(ctx, it, 'rationalize', async () => {
     const failed = filt.failures.map((i) => sample[i]);
-    if (failed.length === 0) return { kept: [], tokensGenerated: 0 };
+    if (failed.length === 0) return { kept: [], tokensGenerated: 0, answerCorrect: 0 };
     await useWeights(ctx, it === 1 ? 'base' : 'latest');
     const seed = deriveSeed(ctx.cfg.seed, 'rationalize', it);
     const { texts, tokens } = await generateAll(ctx, it, 'rationalize', genJobs(ctx.task, failed, true), ctx.cfg.temperature, seed);
-    const kept = failed.flatMap((p, j) => (ctx.task.isCorrect(p, texts[j]) ? [keep(ctx.task, p, texts[j], 'rationalized')] : []));
-    return { kept, tokensGenerated: tokens };
+    const good = keeps(ctx);
+    const kept = failed.flatMap((p, j) => (good(p, texts[j]) ? [keep(ctx.task, p, texts[j], 'rationalized')] : []));
+    const answerCorrect = failed.reduce((n, p, j) => n + (ctx.task.isCorrect(p, texts[j]) ? 1 : 0), 0);
+    return { kept, tokensGenerated: tokens, answerCorrect };
   });
+}
+
+/**
+ * What a fine-tune trains on: each kept rationale under its (hint-free) training prompt and, with hintReplay,
+ * again under its hinted prompt, so that the model keeps following hints. Only the kept examples are stored.
+ */
+export function trainingExamples<P>(cfg: StarConfig, task: TaskAdapter<P>, kept: KeptExample[]): Example[] {
+  const plain = kept.map((k) => ({ prompt: k.prompt, target: k.rationale }));
+  if (!cfg.hintReplay) return plain;
+  const fromJSON = task.fromJSON;
+  if (!fromJSON) throw new Error(`runStar: hintReplay needs a task that can rebuild a problem from its record, and ${task.name} cannot; set hintReplay to false`);
+  return [...plain, ...kept.map((k) => ({ prompt: task.prompt(fromJSON.call(task, k.problem), true), target: k.rationale }))];
 }
 
 /** M_it: the BASE model fine-tuned on this iteration's examples (the paper restarts every iteration). */
 function finetunePhase<P>(ctx: Ctx<P>, it: number, examples: Example[]): Promise<FinetuneOutput> {
   return phase<P, FinetuneOutput>(ctx, it, 'finetune', async () => {
     await loadWeights(ctx, 'base'); // always, even if the engine seems to hold them: never train on M_{it-1}
-    const steps = examples.length > 0 ? stepsForIteration(ctx.cfg, it) : 0;
+    const steps = examples.length > 0 ? stepsForIteration(ctx.cfg, it, { examples: examples.length, batch: ctx.engine.trainBatch ?? 0 }) : 0;
     const { losses, tokens } =
       steps > 0 ? await train(ctx, it, 'finetune', examples, steps, deriveSeed(ctx.cfg.seed, 'finetune', it)) : { losses: [], tokens: 0 };
     await saveWeights(ctx, 'latest');
@@ -248,20 +372,7 @@ function finetunePhase<P>(ctx: Ctx<P>, it: number, examples: Example[]): Promise
 function evaluatePhase<P>(ctx: Ctx<P>, it: number, evalSet: P[]): Promise<EvaluateOutput> {
   return phase<P, EvaluateOutput>(ctx, it, 'evaluate', async () => {
     await useWeights(ctx, it === 0 ? 'base' : 'latest');
-    const seed = deriveSeed(ctx.cfg.seed, 'evaluate', it); // greedy (temperature 0): the seed changes nothing
-    const { texts, tokens } = await generateAll(ctx, it, 'evaluate', genJobs(ctx.task, evalSet, false), 0, seed);
-    const byCategory: EvaluateOutput['byCategory'] = {};
-    let correct = 0;
-    evalSet.forEach((p, i) => {
-      const ok = ctx.task.isCorrect(p, texts[i]);
-      const c = (byCategory[ctx.task.category(p)] ??= { correct: 0, total: 0 });
-      c.total++;
-      if (ok) {
-        c.correct++;
-        correct++;
-      }
-    });
-    return { accuracy: correct / evalSet.length, byCategory, tokensGenerated: tokens };
+    return score(ctx, it, 'evaluate', evalSet);
   });
 }
 
@@ -271,6 +382,9 @@ interface RecordParts {
   generated: number;
   correct: number;
   rationalized: number;
+  correctAnswers: number;
+  rationalizedAnswers: number;
+  kept: KeptExample[];
   train: { examples: number; steps: number; losses: number[]; tokensTrained: number };
   ev: EvaluateOutput;
   seconds: Partial<Record<PhaseName, number>>;
@@ -286,6 +400,9 @@ function makeRecord(iteration: number, r: RecordParts): IterationRecord {
     generated: r.generated,
     correct: r.correct,
     rationalized: r.rationalized,
+    correctAnswers: r.correctAnswers,
+    rationalizedAnswers: r.rationalizedAnswers,
+    keptByCategory: keptByCategory(r.kept),
     failed: r.generated - r.correct - r.rationalized,
     trainExamples: r.train.examples,
     trainSteps: r.train.steps,
@@ -298,6 +415,17 @@ function makeRecord(iteration: number, r: RecordParts): IterationRecord {
     tokensTrained,
     tokensPerSecond: totalSeconds > 0 ? (tokensGenerated + tokensTrained) / totalSeconds : 0,
   };
+}
+
+/** Kept examples per category: solved unaided and rationalized (examples stored before categories were: '?'). */
+function keptByCategory(kept: KeptExample[]): IterationRecord['keptByCategory'] {
+  const out: IterationRecord['keptByCategory'] = {};
+  for (const k of kept) {
+    const c = (out[k.category ?? '?'] ??= { correct: 0, rationalized: 0 });
+    if (k.source === 'generated') c.correct++;
+    else c.rationalized++;
+  }
+  return out;
 }
 
 /** The iteration with the highest eval accuracy, the earliest on ties (records[i].iteration === i). */
@@ -317,6 +445,7 @@ function canonical(x: unknown): string {
 async function claimStore(store: RunStore, cfg: StarConfig): Promise<void> {
   const stored = await store.getJSON<StarConfig>('star-config');
   if (stored !== undefined) {
+    upgradeStarConfig(stored);
     const keys = new Set([...Object.keys(stored), ...Object.keys(cfg)]);
     const differ = [...keys].filter(
       (k) => k !== 'iterations' && k !== 'patience' && canonical((stored as never)[k]) !== canonical((cfg as never)[k]),
@@ -341,24 +470,21 @@ export async function runStar<P>(cfg: StarConfig, deps: StarDeps<P>): Promise<St
   };
   await claimStore(store, cfg);
 
-  const evalSet = task.evalProblems(cfg.evalSize, cfg.evalSeed);
+  const evalSet = evaluationSet(cfg, task);
   const seed = await seedPhase(ctx);
   const baseEval = await evaluatePhase(ctx, 0, evalSet);
-  const records = [
-    makeRecord(0, {
-      generated: 0, correct: 0, rationalized: 0, train: seed, ev: baseEval,
-      seconds: { seed: seed.seconds, evaluate: baseEval.seconds }, tokensGenerated: 0,
-    }),
-  ];
+  const none = { generated: 0, correct: 0, rationalized: 0, correctAnswers: 0, rationalizedAnswers: 0, kept: [], tokensGenerated: 0 };
+  const records = [makeRecord(0, { ...none, train: seed, ev: baseEval, seconds: { seed: seed.seconds, evaluate: baseEval.seconds } })];
 
   let stoppedBy: StarSummary['stoppedBy'] = 'iterations';
   const iterations = cfg.mode === 'base' ? 0 : cfg.iterations;
   const pool = iterations > 0 ? trainingPool(cfg, task) : [];
+  let prevEval = baseEval;
   for (let it = 1; it <= iterations; it++) {
-    const sample = iterationSample(cfg, pool, it);
+    const sample = iterationSample(cfg, pool, it, sampleWeights(cfg, prevEval), (p) => task.category(p));
     const seconds: Partial<Record<PhaseName, number>> = {};
     let examples: Example[];
-    let counts = { generated: 0, correct: 0, rationalized: 0, tokensGenerated: 0 };
+    let counts: Omit<RecordParts, 'train' | 'ev' | 'seconds'> = none;
     if (cfg.mode === 'direct') {
       examples = sample.map((p) => ({ prompt: trainingPrompt(task, p), target: task.directTarget(p) }));
     } else {
@@ -367,14 +493,17 @@ export async function runStar<P>(cfg: StarConfig, deps: StarDeps<P>): Promise<St
       const rat = cfg.rationalize ? await rationalizePhase(ctx, it, sample, filt) : undefined;
       Object.assign(seconds, { generate: gen.seconds, filter: filt.seconds }, rat && { rationalize: rat.seconds });
       const kept = [...filt.kept, ...(rat?.kept ?? [])];
-      examples = kept.map((k) => ({ prompt: k.prompt, target: k.rationale }));
+      examples = trainingExamples(cfg, task, kept);
       counts = {
         generated: sample.length, correct: filt.kept.length, rationalized: rat?.kept.length ?? 0,
-        tokensGenerated: gen.tokensGenerated + (rat?.tokensGenerated ?? 0),
+        // Phases stored before both counts were recorded kept by the answer alone.
+        correctAnswers: filt.answerCorrect ?? filt.kept.length, rationalizedAnswers: rat?.answerCorrect ?? rat?.kept.length ?? 0,
+        kept, tokensGenerated: gen.tokensGenerated + (rat?.tokensGenerated ?? 0),
       };
     }
     const ft = await finetunePhase(ctx, it, examples);
     const ev = await evaluatePhase(ctx, it, evalSet);
+    prevEval = ev;
     Object.assign(seconds, { finetune: ft.seconds, evaluate: ev.seconds });
     records.push(makeRecord(it, { ...counts, train: ft, ev, seconds }));
 
@@ -387,7 +516,7 @@ export async function runStar<P>(cfg: StarConfig, deps: StarDeps<P>): Promise<St
 
   const best = bestIteration(records);
   const summary: StarSummary = {
-    task: task.name, mode: cfg.mode, iterations: records,
+    task: task.name, mode: cfg.mode, iterations: records, evalOverlap: poolOverlap(cfg, task, pool),
     bestIteration: best, bestAccuracy: records[best].evalAccuracy, finalAccuracy: records[records.length - 1].evalAccuracy, stoppedBy,
   };
   await store.putJSON('summary', summary);

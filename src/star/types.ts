@@ -14,12 +14,12 @@ export type PhaseName = 'seed' | 'generate' | 'filter' | 'rationalize' | 'finetu
 
 export interface TaskAdapter<P> {
   name: string;
-  /** The training pool; deterministic for a seed. */
-  trainProblems(n: number, seed: number): P[];
+  /** The training pool; deterministic for a seed. The held-out problems are left out where the task can. */
+  trainProblems(n: number, seed: number, heldOut?: P[]): P[];
   /** The held-out evaluation set; deterministic for a seed. */
   evalProblems(n: number, seed: number): P[];
   /** For tasks whose base model is trained from scratch (arithmetic): the supervised seed set. */
-  seedExamples?(n: number, seed: number): Example[];
+  seedExamples?(n: number, seed: number, heldOut?: P[]): Example[];
   /** The prompt to continue; `hint` adds the correct answer (STaR's rationalization). */
   prompt(p: P, hint: boolean): string;
   /** Optional: the prompt examples are stored and trained under (default: the hint-free prompt), e.g. the
@@ -27,7 +27,14 @@ export interface TaskAdapter<P> {
   trainPrompt?(p: P): string;
   /** The answer without a rationale (the `direct` baseline's target). */
   directTarget(p: P): string;
+  /** The final answer is right (the paper's filter). */
   isCorrect(p: P, completion: string): boolean;
+  /** Optional: every step of the rationale is right too (the 'rationale' filter; see StarConfig.filter). */
+  isRationaleCorrect?(p: P, completion: string): boolean;
+  /** Optional: held-out problems of the seed range, none of them in the seed set (the seed phase's mastery check). */
+  seedCheckProblems?(n: number, seed: number, heldOut?: P[]): P[];
+  /** Optional: the problem back from task.toJSON (hint replay rebuilds the hinted prompt of a kept example). */
+  fromJSON?(json: unknown): P;
   /** The parsed answer text, for records. */
   answerOf(completion: string): string | null;
   /** E.g. the digit count "3"; accuracy is reported per category. */
@@ -58,11 +65,14 @@ export interface GenOptions {
 }
 
 export interface FinetuneOptions {
+  /** Steps to train; with `until`, the most steps to train (the LR schedule spans them). */
   steps: number;
   seed: number;
   /** The engine should throw `signal.reason` between steps once aborted. */
   signal?: AbortSignal;
   onStep?(step: number, loss: number): void;
+  /** Asked every `every` steps and after the last: true stops training there (the seed phase's mastery check). */
+  until?: { every: number; done(step: number): Promise<boolean> };
 }
 
 export interface StarEngine {
@@ -70,8 +80,11 @@ export interface StarEngine {
   initRandom(seed: number): Promise<void>;
   /** Completions from the current weights, one per prompt, in order. */
   generate(prompts: string[], opts: GenOptions): Promise<{ text: string; tokens: number }[]>;
-  /** Trains the current weights in place. The loop never calls it with no examples. */
-  finetune(examples: Example[], opts: FinetuneOptions): Promise<{ losses: number[]; tokens: number }>;
+  /** Trains the current weights in place; `steps` is how many ran (fewer than asked when `until` stopped it). The
+   * loop never calls it with no examples. */
+  finetune(examples: Example[], opts: FinetuneOptions): Promise<{ losses: number[]; tokens: number; steps?: number }>;
+  /** Sequences per training step, for step schedules that follow the kept set's size. */
+  trainBatch?: number;
   /** safetensors bytes. */
   saveWeights(): Promise<Uint8Array>;
   loadWeights(bytes: Uint8Array): Promise<void>;
@@ -99,18 +112,32 @@ export interface KeptExample {
   source: 'generated' | 'rationalized';
   /** task.toJSON of the problem. */
   problem: unknown;
+  /** task.category of the problem (absent in examples stored by earlier versions). */
+  category?: string;
 }
 
 interface Timed {
   seconds: number;
 }
+/** One mastery check of the seed phase: greedy accuracy on held-out seed-range problems after `step` steps. */
+export interface SeedCheck {
+  step: number;
+  accuracy: number;
+  byCategory: Record<string, { correct: number; total: number }>;
+}
+
 export interface SeedOutput extends Timed {
   /** True when the store already held a base model and no training ran. */
   reused: boolean;
   examples: number;
+  /** Steps trained (fewer than seedSteps when the mastery target was reached first). */
   steps: number;
   losses: number[];
   tokensTrained: number;
+  /** The mastery checks, in order (empty without a target). */
+  checks?: SeedCheck[];
+  /** The last check reached the target. */
+  mastered?: boolean;
 }
 export interface GenerateOutput extends Timed {
   /** One completion per problem of the iteration's sample, in sample order. */
@@ -119,12 +146,16 @@ export interface GenerateOutput extends Timed {
 }
 export interface FilterOutput extends Timed {
   kept: KeptExample[];
-  /** Indices into the iteration's sample whose rationale was wrong. */
+  /** Indices into the iteration's sample whose rationale was not kept (they go to rationalization). */
   failures: number[];
+  /** Completions with the right final answer, kept or not (the 'rationale' filter keeps fewer). */
+  answerCorrect?: number;
 }
 export interface RationalizeOutput extends Timed {
   kept: KeptExample[];
   tokensGenerated: number;
+  /** Hinted completions with the right final answer, kept or not. */
+  answerCorrect?: number;
 }
 export interface FinetuneOutput extends Timed {
   examples: number;
@@ -149,6 +180,12 @@ export interface IterationRecord {
   correct: number;
   /** Failures rescued by rationalization (answer given as a hint). */
   rationalized: number;
+  /** Generated rationales with the right final answer (equals `correct` under the 'answer' filter). */
+  correctAnswers: number;
+  /** Rationalizations with the right final answer (equals `rationalized` under the 'answer' filter). */
+  rationalizedAnswers: number;
+  /** What was kept, per category (digit count): solved unaided and rationalized. */
+  keptByCategory: Record<string, { correct: number; rationalized: number }>;
   /** Problems that yielded no training example. */
   failed: number;
   trainExamples: number;
@@ -174,6 +211,9 @@ export interface StarSummary {
   bestIteration: number;
   bestAccuracy: number;
   finalAccuracy: number;
+  /** Problems of the training pool that are also evaluation problems (where the task could not leave them out:
+   * arithmetic has only 81 one-digit problems). */
+  evalOverlap?: number;
   stoppedBy: 'iterations' | 'patience';
 }
 

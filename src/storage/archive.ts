@@ -159,8 +159,10 @@ function checkedRun(bytes: Uint8Array): RunArchive {
   if (files.has('summary.json')) {
     const s = parseJSON('summary.json', files.get('summary.json')!) as Record<string, unknown>;
     checkSummary(s, 'summary.json');
-    const { task, mode, iterations, bestIteration, bestAccuracy, finalAccuracy, stoppedBy } = s as unknown as StarSummary;
-    docs.summary = { task, mode, iterations, bestIteration, bestAccuracy, finalAccuracy, stoppedBy } satisfies StarSummary;
+    const { task, mode, iterations, bestIteration, bestAccuracy, finalAccuracy, stoppedBy, evalOverlap } = s as unknown as StarSummary;
+    docs.summary = {
+      task, mode, iterations, bestIteration, bestAccuracy, finalAccuracy, stoppedBy, ...(typeof evalOverlap === 'number' && { evalOverlap }),
+    } satisfies StarSummary;
   }
   let questions: CsqaQuestions | undefined;
   if (config.task === 'csqa') {

@@ -4,7 +4,7 @@
 
 import { presetConfig } from '../model/config';
 import { layoutParams } from '../model/params';
-import { withMode } from '../star/config';
+import { type StepSchedule, withMode } from '../star/config';
 import { RUN_PRESETS, type RunConfig, type RunPresetName, validateRunConfig } from '../star/run_config';
 import { type AnyRunConfig, isLocalModel } from '../star/run_configs';
 import { MODES, type Mode } from '../star/types';
@@ -46,6 +46,14 @@ export interface StartForm {
   setAvailable(ok: boolean, why?: string): void;
 }
 
+/** The step schedule the form's three knobs describe; an 'epochs' schedule keeps the preset's floor. */
+function stepsOf(preset: StepSchedule, kind: string, first: number, second: number): StepSchedule {
+  if (kind === 'add') return { kind: 'add', start: first, increment: second };
+  if (kind === 'multiply') return { kind: 'multiply', start: first, factor: second };
+  const min = preset.kind === 'epochs' ? Math.min(preset.min, second) : Math.min(40, second);
+  return { kind: 'epochs', epochs: first, min, max: second };
+}
+
 const num = (value: number, min: number, max: number, step = 1) => h('input', { type: 'number', value: String(value), min: String(min), max: String(max), step: String(step) });
 
 export function startForm(deps: StartDeps): StartForm {
@@ -56,9 +64,15 @@ export function startForm(deps: StartDeps): StartForm {
   const maxD = num(2, 1, 15);
   const iterations = num(2, 0, 100);
   const temperature = num(0, 0, 2, 0.1);
-  const schedule = h('select', {}, h('option', { value: 'multiply', text: 'grow by a factor' }), h('option', { value: 'add', text: 'grow by a constant' }));
+  const schedule = h(
+    'select', {},
+    h('option', { value: 'epochs', text: 'follow what was kept (epochs)' }),
+    h('option', { value: 'multiply', text: 'grow by a factor' }),
+    h('option', { value: 'add', text: 'grow by a constant' }),
+  );
+  const startLabel = h('span', { class: 'field-label' });
   const stepStart = num(40, 1, 100000);
-  const stepGrow = num(1.2, 0, 1000, 0.05);
+  const stepGrow = num(1.2, 0, 100000, 0.05);
   const growLabel = h('span', { class: 'field-label' });
   const seed = num(1, 0, 2 ** 31);
   const name = h('input', { type: 'text', placeholder: 'optional', maxLength: 80 });
@@ -77,9 +91,10 @@ export function startForm(deps: StartDeps): StartForm {
     maxD.value = String(c.star.maxDigits);
     iterations.value = String(c.star.iterations);
     temperature.value = String(c.star.temperature);
-    schedule.value = c.star.steps.kind;
-    stepStart.value = String(c.star.steps.start);
-    stepGrow.value = String(c.star.steps.kind === 'multiply' ? c.star.steps.factor : c.star.steps.increment);
+    const st = c.star.steps;
+    schedule.value = st.kind;
+    stepStart.value = String(st.kind === 'epochs' ? st.epochs : st.start);
+    stepGrow.value = String(st.kind === 'multiply' ? st.factor : st.kind === 'add' ? st.increment : st.max);
     seed.value = String(c.star.seed);
   };
 
@@ -98,7 +113,7 @@ export function startForm(deps: StartDeps): StartForm {
       seedMaxDigits: seedMax,
       iterations: Number(iterations.value),
       temperature: Number(temperature.value),
-      steps: schedule.value === 'add' ? { kind: 'add' as const, start: Number(stepStart.value), increment: grow } : { kind: 'multiply' as const, start: Number(stepStart.value), factor: grow },
+      steps: stepsOf(base.star.steps, schedule.value, Number(stepStart.value), grow),
       seed: Number(seed.value),
     };
     const cfg = { ...base, star };
@@ -164,7 +179,8 @@ export function startForm(deps: StartDeps): StartForm {
     estimate.dataset.state = 'waiting';
     timer = setTimeout(async () => {
       const mine = ++token;
-      growLabel.textContent = schedule.value === 'add' ? 'steps added per iteration' : 'factor per iteration';
+      growLabel.textContent = { add: 'steps added per iteration', multiply: 'factor per iteration', epochs: 'at most, steps' }[schedule.value] ?? '';
+      startLabel.textContent = schedule.value === 'epochs' ? 'epochs over the kept set' : 'first iteration';
       arithmeticPart.hidden = task() !== 'arithmetic';
       csqa.el.hidden = task() !== 'csqa';
       let cfg: AnyRunConfig;
@@ -236,7 +252,7 @@ export function startForm(deps: StartDeps): StartForm {
     h('div', { class: 'row' }, field('Digits from', minD), field('to', maxD), field('Iterations', iterations)),
     h('div', { class: 'row' }, field('Temperature', temperature, '0 = greedy'), field('Seed', seed)),
     field('Fine-tune steps per iteration', schedule),
-    h('div', { class: 'row' }, field('first iteration', stepStart), h('label', { class: 'field' }, growLabel, stepGrow)),
+    h('div', { class: 'row' }, h('label', { class: 'field' }, startLabel, stepStart), h('label', { class: 'field' }, growLabel, stepGrow)),
   );
   csqa.el.hidden = true;
 

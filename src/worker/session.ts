@@ -101,6 +101,9 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
   let opened: OpenedEngine | null = null;
   const inner = () => opened!.engine;
   const engine: StarEngine = {
+    get trainBatch() {
+      return opened?.engine.trainBatch;
+    },
     initRandom: (seed) => inner().initRandom(seed),
     saveWeights: () => inner().saveWeights(),
     loadWeights: (bytes) => inner().loadWeights(bytes),

@@ -1,13 +1,19 @@
 // The arithmetic task as the STaR loop sees it (a TaskAdapter over ./arithmetic.ts). The base model is
-// trained from scratch on small problems, so the task supplies a seed set; half of it is shown with the
-// hint, so the base model already knows how to use one when rationalization asks it to.
+// trained from scratch on small problems, so the task supplies a seed set: problems of the seed range,
+// half of them shown with the hint so the base model knows how to use one when rationalization asks it to,
+// and optionally worked examples of longer problems shown with the hint only (what the paper's few-shot
+// rationalization prompt shows). Held-out problems (the evaluation set, the seed phase's checks) are left
+// out of what is trained on wherever the digit count leaves room for it.
 
+import { rng } from '../../util/random';
 import type { StarConfig } from '../config';
 import type { Example, TaskAdapter } from '../types';
 import { directTarget, isCorrect, makeProblem, parseAnswer, type Problem, problemPrompt, sampleProblems, scratchpad } from './arithmetic';
+import { isRationaleCorrect } from './arithmetic_rationale';
 import { arithmeticTokenizer } from './char_tokenizer';
 
-export type ArithmeticTaskOptions = Pick<StarConfig, 'minDigits' | 'maxDigits' | 'seedMinDigits' | 'seedMaxDigits'>;
+export type ArithmeticTaskOptions = Pick<StarConfig, 'minDigits' | 'maxDigits' | 'seedMinDigits' | 'seedMaxDigits'> &
+  Partial<Pick<StarConfig, 'seedHinted' | 'seedHintMaxDigits'>>;
 
 const SCRATCH_END = '</scratch>\n';
 
@@ -46,21 +52,67 @@ function maxNewTokens(digits: number): number {
   return Math.ceil(n * 1.25) + 1;
 }
 
+const key = (p: Problem) => `${p.a}+${p.b}`;
+
+/** Distinct problems whose operands both have d digits (9 * 10^(d-1) choices each). */
+const distinctProblems = (d: number) => (9 * 10 ** (d - 1)) ** 2;
+
+/**
+ * `n` problems drawn as sampleProblems draws them, except that a problem of `heldOut` is drawn again (same
+ * digit count, a seeded stream of its own) at every digit count where leaving the held-out problems out still
+ * leaves at least half of that count's problems. Below that (one digit: 81 problems in all) they stay, and
+ * `poolOverlap` in the loop counts them.
+ */
+export function sampleAvoiding(n: number, opts: { minDigits: number; maxDigits: number; seed: number }, heldOut: Problem[] = []): Problem[] {
+  const drawn = sampleProblems(n, opts);
+  if (heldOut.length === 0) return drawn;
+  const held = new Set(heldOut.map(key));
+  const perDigits = new Map<number, number>();
+  for (const k of held) {
+    const d = k.indexOf('+');
+    perDigits.set(d, (perDigits.get(d) ?? 0) + 1);
+  }
+  const roomy = (d: number) => (perDigits.get(d) ?? 0) <= distinctProblems(d) / 2;
+  const r = rng((opts.seed ^ 0x5bd1e995) >>> 0);
+  return drawn.map((p) => {
+    let q = p;
+    while (held.has(key(q)) && roomy(q.digits)) {
+      const lo = 10 ** (q.digits - 1);
+      const pick = () => lo + Math.floor(r() * 9 * lo);
+      q = makeProblem(pick(), pick());
+    }
+    return q;
+  });
+}
+
 export function arithmeticTask(opts: ArithmeticTaskOptions): TaskAdapter<Problem> {
   const range = { minDigits: opts.minDigits, maxDigits: opts.maxDigits };
+  const seedRange = { minDigits: opts.seedMinDigits, maxDigits: opts.seedMaxDigits };
   return {
     name: 'arithmetic',
-    trainProblems: (n, seed) => sampleProblems(n, { ...range, seed }),
+    trainProblems: (n, seed, heldOut) => sampleAvoiding(n, { ...range, seed }, heldOut),
     // Same digit range as training: the paper reports accuracy per digit count over the trained range.
     evalProblems: (n, seed) => sampleProblems(n, { ...range, seed }),
-    seedExamples(n, seed): Example[] {
-      const problems = sampleProblems(n, { minDigits: opts.seedMinDigits, maxDigits: opts.seedMaxDigits, seed });
+    seedCheckProblems: (n, seed, heldOut) => sampleAvoiding(n, { ...seedRange, seed }, heldOut),
+    seedExamples(n, seed, heldOut): Example[] {
+      const problems = sampleAvoiding(n, { ...seedRange, seed }, heldOut);
       // Alternate plain and hinted prompts: exactly half teach the model to follow a hint.
-      return problems.map((p, i) => ({ prompt: problemPrompt(p, i % 2 === 1), target: scratchpad(p) }));
+      const examples = problems.map((p, i) => ({ prompt: problemPrompt(p, i % 2 === 1), target: scratchpad(p) }));
+      if (opts.seedHinted) {
+        const long = { minDigits: opts.seedMinDigits, maxDigits: opts.seedHintMaxDigits ?? opts.seedMaxDigits, seed: (seed ^ 0x68e31da4) >>> 0 };
+        for (const p of sampleAvoiding(opts.seedHinted, long, heldOut)) examples.push({ prompt: problemPrompt(p, true), target: scratchpad(p) });
+      }
+      return examples;
     },
     prompt: problemPrompt,
     directTarget,
     isCorrect,
+    isRationaleCorrect,
+    fromJSON(json) {
+      const { a, b } = (json ?? {}) as { a?: unknown; b?: unknown };
+      if (typeof a !== 'number' || typeof b !== 'number') throw new Error(`arithmetic: ${JSON.stringify(json)} is not a problem record {"a", "b"}`);
+      return makeProblem(a, b);
+    },
     answerOf(completion) {
       const n = parseAnswer(completion);
       return n === null ? null : String(n);
