@@ -7,15 +7,13 @@
 // whose generation and fine-tuning times the target compares.
 
 import type { Gpu } from '../../src/gpu/device';
-import { presetConfig } from '../../src/model/config';
-import { createGpuEngine } from '../../src/star/gpu_engine';
 import { runStar } from '../../src/star/loop';
 import { type RunConfig, runConfig } from '../../src/star/run_config';
+import { createRunEngine } from '../../src/star/run_engine';
 import { MemoryStore } from '../../src/star/stores/memory';
 import type { TaskAdapter } from '../../src/star/types';
 import type { Problem } from '../../src/star/tasks/arithmetic';
 import { arithmeticTask } from '../../src/star/tasks/arithmetic_task';
-import { arithmeticTokenizer } from '../../src/star/tasks/char_tokenizer';
 import type { CaseResult } from '../report';
 
 export type StarSize = 'micro' | 'small' | 'quick';
@@ -52,7 +50,7 @@ export function halfSolvedTask(opts: RunConfig['star']): TaskAdapter<Problem> {
 
 export async function starCases(gpu: Gpu, size: StarSize): Promise<CaseResult[]> {
   const cfg = starRun(size);
-  const engine = createGpuEngine(gpu, presetConfig(cfg.model), arithmeticTokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim });
+  const engine = createRunEngine(gpu, cfg);
   const realChecker = size === 'quick';
   const task = realChecker ? arithmeticTask(cfg.star) : halfSolvedTask(cfg.star);
   const summary = await runStar(cfg.star, { task, engine, store: new MemoryStore() });

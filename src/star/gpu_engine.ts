@@ -19,7 +19,7 @@ import { createLoraAdapters, initLora, type LoraConfig, type ModelWeights, valid
 import {
   createParamBuffers, downloadParams, initParams, layoutParams, type ParamBuffers, type ParamDtype, type ParamLayout, type ParamTensors, uploadParams,
 } from '../model/params';
-import { batchIterator, type Example } from '../train/batches';
+import { batchIterator, type Example, type KeyToken } from '../train/batches';
 import { DEFAULT_OPTIM, type OptimConfig } from '../train/config';
 import { createTrainer, DivergenceError, type Trainer } from '../train/trainer';
 import type { FinetuneOptions, GenOptions, StarEngine } from './types';
@@ -44,6 +44,11 @@ export interface GpuEngineOptions {
   optim?: OptimConfig;
   /** Read the loss back every this many steps (a readback stalls the GPU pipeline). */
   lossEvery?: number;
+  /**
+   * The task's key tokens (arithmetic: each new sum digit and carry): their mean loss is read back with the
+   * loss and reported beside it, since a mean over every target token hides the few that need computing.
+   */
+  keyToken?: KeyToken;
   /** Fine-tune LoRA adapters of this config on the frozen base; omitted: full fine-tuning. */
   lora?: LoraConfig;
   /**
@@ -88,6 +93,19 @@ function writeLayout(layout: ParamLayout, tensors: ParamTensors): Uint8Array {
 const isAdapterName = (name: string) => /\.lora_[AB]\.weight$/.test(name);
 
 const T_BUCKET = 16;
+
+/** The mean of `values` where `mask` is 1; null when the mask is empty. */
+function maskedMean(values: Float32Array, mask: Float32Array): number | null {
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < mask.length; i++) {
+    if (mask[i] !== 0) {
+      sum += values[i];
+      n++;
+    }
+  }
+  return n > 0 ? sum / n : null;
+}
 
 export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer, opts: GpuEngineOptions): GpuEngine {
   if (tok.vocabSize > cfg.vocab) throw new Error(`The tokenizer has ${tok.vocabSize} tokens but the model only ${cfg.vocab}.`);
@@ -179,9 +197,11 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
       tr.resetOptimizer();
       const lossEvery = opts.lossEvery ?? Math.max(1, Math.floor(f.steps / 50));
       const losses: number[] = [];
+      const keyLosses: number[] = [];
       let tokens = 0;
       let step = 0;
-      for (const batch of batchIterator(examples, tok, { B: opts.trainBatch, T, seed: f.seed, shuffle: true, steps: f.steps })) {
+      const batchOpts = { B: opts.trainBatch, T, seed: f.seed, shuffle: true, steps: f.steps, keyToken: opts.keyToken };
+      for (const batch of batchIterator(examples, tok, batchOpts)) {
         checkAbort(f.signal);
         tr.setBatch(batch);
         tr.trainStep(f.steps);
@@ -189,17 +209,19 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
         for (const t of batch.tokens) if (t !== tok.pad) tokens++;
         if (step % lossEvery === 0 || step === f.steps) {
           // The one readback of the step; a NaN stays in the weights once there, so checking here catches it.
-          const [loss, gradNorm] = await Promise.all([tr.readLoss(), tr.readGradNorm()]);
+          const [loss, gradNorm, rows] = await Promise.all([tr.readLoss(), tr.readGradNorm(), batch.key ? tr.readRowLosses() : null]);
           if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
             throw new DivergenceError(step, `at step ${step} of ${f.steps} the loss is ${loss} and the gradient norm ${gradNorm} (both are read every ${lossEvery === 1 ? 'step' : `${lossEvery} steps`})`, optim);
           }
           losses.push(loss);
-          f.onStep?.(step, loss);
+          const keyLoss = rows && maskedMean(rows, batch.key!);
+          if (keyLoss !== null) keyLosses.push(keyLoss);
+          f.onStep?.(step, loss, keyLoss ?? undefined);
         }
         // The stop check may generate with these very weights: the generator shares them with the trainer.
         if (f.until && (step % f.until.every === 0 || step === f.steps) && (await f.until.done(step))) break;
       }
-      return { losses, tokens, steps: step };
+      return { losses, tokens, steps: step, ...(opts.keyToken && { keyLosses }) };
     },
 
     async saveWeights() {

@@ -217,8 +217,10 @@ async function train<P>(
     seed,
     signal: ctx.signal,
     until,
-    onStep: (step, loss) =>
-      ctx.onProgress({ kind: 'progress', phase: name, iteration, done: step, total: steps, message: `loss ${loss.toFixed(4)}` }),
+    onStep: (step, loss, keyLoss) => {
+      const key = keyLoss === undefined ? '' : `, sum digits ${keyLoss.toFixed(4)}`;
+      ctx.onProgress({ kind: 'progress', phase: name, iteration, done: step, total: steps, message: `loss ${loss.toFixed(4)}${key}` });
+    },
   });
   return { ...out, steps: out.steps ?? steps };
 }
@@ -243,10 +245,10 @@ function seedPhase<P>(ctx: Ctx<P>): Promise<SeedOutput> {
     ctx.loaded = null;
     const checks: SeedCheck[] = [];
     const until = cfg.seedTarget > 0 ? masteryCheck(ctx, checkSet, checks) : undefined;
-    const { losses, tokens, steps } = await train(ctx, 0, 'seed', examples, cfg.seedSteps, deriveSeed(cfg.seed, 'seed-train'), until);
+    const { losses, keyLosses, tokens, steps } = await train(ctx, 0, 'seed', examples, cfg.seedSteps, deriveSeed(cfg.seed, 'seed-train'), until);
     await saveWeights(ctx, 'base');
     const mastered = checks.length > 0 && checks[checks.length - 1].accuracy >= cfg.seedTarget;
-    return { reused: false, examples: examples.length, steps, losses, tokensTrained: tokens, ...(until && { checks, mastered }) };
+    return { reused: false, examples: examples.length, steps, losses, ...(keyLosses && { keyLosses }), tokensTrained: tokens, ...(until && { checks, mastered }) };
   });
 }
 
@@ -361,10 +363,10 @@ function finetunePhase<P>(ctx: Ctx<P>, it: number, examples: Example[]): Promise
   return phase<P, FinetuneOutput>(ctx, it, 'finetune', async () => {
     await loadWeights(ctx, 'base'); // always, even if the engine seems to hold them: never train on M_{it-1}
     const steps = examples.length > 0 ? stepsForIteration(ctx.cfg, it, { examples: examples.length, batch: ctx.engine.trainBatch ?? 0 }) : 0;
-    const { losses, tokens } =
-      steps > 0 ? await train(ctx, it, 'finetune', examples, steps, deriveSeed(ctx.cfg.seed, 'finetune', it)) : { losses: [], tokens: 0 };
+    const { losses, keyLosses, tokens } =
+      steps > 0 ? await train(ctx, it, 'finetune', examples, steps, deriveSeed(ctx.cfg.seed, 'finetune', it)) : { losses: [], keyLosses: undefined, tokens: 0 };
     await saveWeights(ctx, 'latest');
-    return { examples: examples.length, steps, losses, tokensTrained: tokens };
+    return { examples: examples.length, steps, losses, ...(keyLosses && { keyLosses }), tokensTrained: tokens };
   });
 }
 
@@ -385,7 +387,7 @@ interface RecordParts {
   correctAnswers: number;
   rationalizedAnswers: number;
   kept: KeptExample[];
-  train: { examples: number; steps: number; losses: number[]; tokensTrained: number };
+  train: { examples: number; steps: number; losses: number[]; keyLosses?: number[]; tokensTrained: number };
   ev: EvaluateOutput;
   seconds: Partial<Record<PhaseName, number>>;
   tokensGenerated: number;
@@ -407,6 +409,7 @@ function makeRecord(iteration: number, r: RecordParts): IterationRecord {
     trainExamples: r.train.examples,
     trainSteps: r.train.steps,
     losses: r.train.losses,
+    ...(r.train.keyLosses && { keyLosses: r.train.keyLosses }),
     finalLoss: r.train.losses.length > 0 ? r.train.losses[r.train.losses.length - 1] : null,
     evalAccuracy: r.ev.accuracy,
     evalAccuracyByDigits: Object.fromEntries(Object.entries(r.ev.byCategory).map(([k, c]) => [k, c.correct / c.total])),

@@ -70,7 +70,8 @@ export interface FinetuneOptions {
   seed: number;
   /** The engine should throw `signal.reason` between steps once aborted. */
   signal?: AbortSignal;
-  onStep?(step: number, loss: number): void;
+  /** `keyLoss`: the mean loss on the task's key tokens (arithmetic: sum digits and carries), when the engine reports it. */
+  onStep?(step: number, loss: number, keyLoss?: number): void;
   /** Asked every `every` steps and after the last: true stops training there (the seed phase's mastery check). */
   until?: { every: number; done(step: number): Promise<boolean> };
 }
@@ -82,7 +83,7 @@ export interface StarEngine {
   generate(prompts: string[], opts: GenOptions): Promise<{ text: string; tokens: number }[]>;
   /** Trains the current weights in place; `steps` is how many ran (fewer than asked when `until` stopped it). The
    * loop never calls it with no examples. */
-  finetune(examples: Example[], opts: FinetuneOptions): Promise<{ losses: number[]; tokens: number; steps?: number }>;
+  finetune(examples: Example[], opts: FinetuneOptions): Promise<{ losses: number[]; tokens: number; steps?: number; keyLosses?: number[] }>;
   /** Sequences per training step, for step schedules that follow the kept set's size. */
   trainBatch?: number;
   /** safetensors bytes. */
@@ -133,6 +134,8 @@ export interface SeedOutput extends Timed {
   /** Steps trained (fewer than seedSteps when the mastery target was reached first). */
   steps: number;
   losses: number[];
+  /** The mean loss on key tokens (arithmetic: sum digits and carries) at each loss reading, when reported. */
+  keyLosses?: number[];
   tokensTrained: number;
   /** The mastery checks, in order (empty without a target). */
   checks?: SeedCheck[];
@@ -161,6 +164,8 @@ export interface FinetuneOutput extends Timed {
   examples: number;
   steps: number;
   losses: number[];
+  /** The mean loss on key tokens at each loss reading (see SeedOutput.keyLosses). */
+  keyLosses?: number[];
   tokensTrained: number;
 }
 export interface EvaluateOutput extends Timed {
@@ -192,6 +197,8 @@ export interface IterationRecord {
   trainSteps: number;
   losses: number[];
   finalLoss: number | null;
+  /** The mean loss on the task's key tokens (arithmetic: sum digits and carries) at each reading, when reported. */
+  keyLosses?: number[];
   evalAccuracy: number;
   evalAccuracyByDigits: Record<string, number>;
   /** Wall seconds per phase that ran (or ran in an earlier, resumed session). */

@@ -19,6 +19,9 @@ export interface BatchTokenizer {
   pad: number;
 }
 
+/** Whether the token at ids[t] is a key token (a prediction worth a loss of its own: a sum digit, a carry). */
+export type KeyToken = (ids: readonly number[], t: number) => boolean;
+
 export interface BatchOptions {
   /** Sequences per batch. */
   B: number;
@@ -27,6 +30,8 @@ export interface BatchOptions {
   /** Seeds the example order when `shuffle` is set. */
   seed: number;
   shuffle: boolean;
+  /** Marks key target tokens (Batch.key); omitted: batches carry no key mask. */
+  keyToken?: KeyToken;
 }
 
 interface Encoded {
@@ -59,24 +64,31 @@ function encodeAll(examples: Example[], tok: BatchTokenizer, T: number): Encoded
   });
 }
 
-/** Packs the examples at `order` into batches of B rows; the last batch is filled with all-padding rows. */
-function pack(encoded: Encoded[], order: number[], B: number, T: number, pad: number): Batch[] {
-  const batches: Batch[] = [];
-  for (let first = 0; first < order.length; first += B) {
-    const tokens = new Uint32Array(B * T).fill(pad);
-    const targets = new Uint32Array(B * T).fill(pad);
-    const mask = new Float32Array(B * T);
-    for (let b = 0; b < B && first + b < order.length; b++) {
-      const { ids, promptLen } = encoded[order[first + b]];
-      const row = b * T;
-      for (let t = 0; t < ids.length - 1; t++) {
-        tokens[row + t] = ids[t];
-        targets[row + t] = ids[t + 1];
-        if (t >= promptLen) mask[row + t] = 1;
+/** Packs the examples at `order[first..first+B)` into one batch of B rows, padding rows past the end. */
+function packOne(encoded: Encoded[], order: number[], first: number, B: number, T: number, pad: number, keyToken?: KeyToken): Batch {
+  const tokens = new Uint32Array(B * T).fill(pad);
+  const targets = new Uint32Array(B * T).fill(pad);
+  const mask = new Float32Array(B * T);
+  const key = keyToken ? new Float32Array(B * T) : undefined;
+  for (let b = 0; b < B && first + b < order.length; b++) {
+    const { ids, promptLen } = encoded[order[first + b]];
+    const row = b * T;
+    for (let t = 0; t < ids.length - 1; t++) {
+      tokens[row + t] = ids[t];
+      targets[row + t] = ids[t + 1];
+      if (t >= promptLen) {
+        mask[row + t] = 1;
+        if (key && keyToken!(ids, t + 1)) key[row + t] = 1;
       }
     }
-    batches.push({ tokens, targets, mask });
   }
+  return key ? { tokens, targets, mask, key } : { tokens, targets, mask };
+}
+
+/** Packs the examples at `order` into batches of B rows; the last batch is filled with all-padding rows. */
+function pack(encoded: Encoded[], order: number[], B: number, T: number, pad: number, keyToken?: KeyToken): Batch[] {
+  const batches: Batch[] = [];
+  for (let first = 0; first < order.length; first += B) batches.push(packOne(encoded, order, first, B, T, pad, keyToken));
   return batches;
 }
 
@@ -90,7 +102,7 @@ export function makeBatches(examples: Example[], tok: BatchTokenizer, opts: Batc
   const encoded = encodeAll(examples, tok, opts.T);
   const order = indices(encoded.length);
   if (opts.shuffle) shuffleInPlace(order, rng(opts.seed));
-  return pack(encoded, order, opts.B, opts.T, tok.pad);
+  return pack(encoded, order, opts.B, opts.T, tok.pad, opts.keyToken);
 }
 
 /**
@@ -107,9 +119,10 @@ export function* batchIterator(examples: Example[], tok: BatchTokenizer, opts: B
   while (step < opts.steps) {
     const order = indices(encoded.length);
     if (opts.shuffle) shuffleInPlace(order, r);
-    for (const batch of pack(encoded, order, opts.B, opts.T, tok.pad)) {
+    // One batch at a time: an epoch of a million examples is never held at once.
+    for (let first = 0; first < order.length; first += opts.B) {
       if (step++ >= opts.steps) return;
-      yield batch;
+      yield packOne(encoded, order, first, opts.B, opts.T, tok.pad, opts.keyToken);
     }
   }
 }

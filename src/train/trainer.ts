@@ -29,6 +29,8 @@ export interface Batch {
   targets: Uint32Array;
   /** 1 for tokens whose prediction is trained (rationale and answer), 0 elsewhere (prompt, padding). */
   mask: Float32Array;
+  /** Optional: 1 where the predicted token is a key token (arithmetic: a new sum digit or carry), for a loss on those alone. */
+  key?: Float32Array;
   /** Per sequence, the index of its first real token (left padding). Omitted: all zero. */
   start?: Uint32Array;
 }
@@ -58,6 +60,8 @@ export interface Trainer {
   readGradNorm(): Promise<number>;
   /** Logits [B*T, V] (joined from their row blocks). */
   readLogits(): Promise<Float32Array>;
+  /** Per-position losses [B*T] of the last step (lse - logit of the target, whatever the position's weight). */
+  readRowLosses(): Promise<Float32Array>;
   /** The base parameters by Hugging Face name, as f32 (widened from an f16 base: the values it holds). */
   readParams(): Promise<ParamTensors>;
   /** Uploads the base parameters (an f16 base rounds each to the nearest half and refuses values beyond its range). */
@@ -229,6 +233,9 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
       const blocks = await Promise.all(logitBlocks.map((b) => readF32(gpu, b.view)));
       logitBlocks.forEach((b, i) => out.set(blocks[i], b.first * cfg.vocab));
       return out;
+    },
+    readRowLosses() {
+      return readF32(gpu, acts.losses);
     },
     async readParams() {
       return downloadParams(gpu, base);

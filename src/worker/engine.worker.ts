@@ -5,9 +5,7 @@
 
 import * as Comlink from 'comlink';
 import { requestGpu } from '../gpu/device';
-import { presetConfig } from '../model/config';
-import { createGpuEngine } from '../star/gpu_engine';
-import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
+import { createRunEngine } from '../star/run_engine';
 import { createCsqaEngine } from '../star/tasks/csqa_run';
 import { openDb } from '../storage/db';
 import type { EngineApi } from './api';
@@ -28,8 +26,7 @@ async function connectGpu(): Promise<GpuBackend> {
     },
     limits,
     lost: gpu.lost,
-    createEngine: (cfg) =>
-      createGpuEngine(gpu, presetConfig(cfg.model), arithmeticTokenizer, { trainBatch: cfg.trainBatch, genBatch: cfg.genBatch, optim: cfg.optim }),
+    createEngine: (cfg) => createRunEngine(gpu, cfg),
     createCsqaEngine: (cfg, model) => createCsqaEngine(gpu, cfg, model),
   };
 }

@@ -128,3 +128,15 @@ export function arithmeticTask(opts: ArithmeticTaskOptions): TaskAdapter<Problem
     toJSON: (p) => ({ a: p.a, b: p.b }),
   };
 }
+
+const tokenId = (s: string) => arithmeticTokenizer.encode(s)[0];
+const DIGIT_IDS = new Set([...'0123456789'].map(tokenId));
+const [SPACE, COMMA, COLON] = [' ', ',', ':'].map(tokenId);
+
+/**
+ * The scratchpad's key tokens: each line's new sum digit (after ", ") and its carry (after "C: "). Every other
+ * token of a scratchpad is a copy or markup, so a mean loss over all of them hides whether the sums are right.
+ */
+export function arithmeticKeyToken(ids: readonly number[], t: number): boolean {
+  return t >= 2 && DIGIT_IDS.has(ids[t]) && ids[t - 1] === SPACE && (ids[t - 2] === COMMA || ids[t - 2] === COLON);
+}
