@@ -47,12 +47,12 @@ export function evaluationSet<P>(cfg: StarConfig, task: TaskAdapter<P>): P[] {
   return task.evalProblems(cfg.evalSize, cfg.evalSeed);
 }
 
-/** The training pool, drawn once per run; the task leaves the evaluation problems out where it can. */
+/** The training pool, drawn once per run (the task keeps evaluation problems out of it where it can). */
 export function trainingPool<P>(cfg: StarConfig, task: TaskAdapter<P>): P[] {
-  return task.trainProblems(cfg.poolSize, deriveSeed(cfg.seed, 'pool'), evaluationSet(cfg, task));
+  return task.trainProblems(cfg.poolSize, deriveSeed(cfg.seed, 'pool'));
 }
 
-/** How many of the pool's problems are also evaluation problems (where the task could not leave them out). */
+/** How many of the pool's problems are also evaluation problems (where the task could not keep them apart). */
 export function poolOverlap<P>(cfg: StarConfig, task: TaskAdapter<P>, pool: P[]): number {
   const held = new Set(evaluationSet(cfg, task).map((p) => JSON.stringify(task.toJSON(p))));
   return pool.reduce((n, p) => n + (held.has(JSON.stringify(task.toJSON(p))) ? 1 : 0), 0);
@@ -237,10 +237,8 @@ function seedPhase<P>(ctx: Ctx<P>): Promise<SeedOutput> {
       await saveWeights(ctx, 'base'); // a pretrained model: whatever the caller loaded is the base
       return { reused: false, ...none };
     }
-    // Held out of the seed set: the evaluation problems and the seed phase's own check problems.
-    const evalSet = evaluationSet(cfg, task);
-    const checkSet = cfg.seedTarget > 0 ? seedCheckSet(ctx, evalSet) : [];
-    const examples = task.seedExamples(cfg.seedSize, deriveSeed(cfg.seed, 'seed-set'), [...evalSet, ...checkSet]);
+    const examples = task.seedExamples(cfg.seedSize, deriveSeed(cfg.seed, 'seed-set'));
+    const checkSet = cfg.seedTarget > 0 ? seedCheckSet(ctx) : [];
     await engine.initRandom(cfg.seed);
     ctx.loaded = null;
     const checks: SeedCheck[] = [];
@@ -256,12 +254,12 @@ function seedPhase<P>(ctx: Ctx<P>): Promise<SeedOutput> {
  * The seed phase's stop rule: every seedCheckEvery steps (and at the cap), greedy accuracy on held-out
  * seed-range problems; training stops once it reaches seedTarget. Each check is appended to `checks`.
  */
-function seedCheckSet<P>(ctx: Ctx<P>, evalSet: P[]): P[] {
+function seedCheckSet<P>(ctx: Ctx<P>): P[] {
   const { cfg, task } = ctx;
   if (!task.seedCheckProblems) {
     throw new Error(`runStar: seedTarget is set but the ${task.name} task has no held-out seed problems to check it on; set seedTarget to 0`);
   }
-  return task.seedCheckProblems(cfg.seedCheckSize, deriveSeed(cfg.seed, 'seed-check'), evalSet);
+  return task.seedCheckProblems(cfg.seedCheckSize, deriveSeed(cfg.seed, 'seed-check'));
 }
 
 function masteryCheck<P>(ctx: Ctx<P>, problems: P[], checks: SeedCheck[]): FinetuneOptions['until'] {

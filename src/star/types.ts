@@ -14,12 +14,12 @@ export type PhaseName = 'seed' | 'generate' | 'filter' | 'rationalize' | 'finetu
 
 export interface TaskAdapter<P> {
   name: string;
-  /** The training pool; deterministic for a seed. The held-out problems are left out where the task can. */
-  trainProblems(n: number, seed: number, heldOut?: P[]): P[];
+  /** The training pool; deterministic for a seed. Never holds an evaluation problem where the task can avoid it. */
+  trainProblems(n: number, seed: number): P[];
   /** The held-out evaluation set; deterministic for a seed. */
   evalProblems(n: number, seed: number): P[];
   /** For tasks whose base model is trained from scratch (arithmetic): the supervised seed set. */
-  seedExamples?(n: number, seed: number, heldOut?: P[]): Example[];
+  seedExamples?(n: number, seed: number): Example[];
   /** The prompt to continue; `hint` adds the correct answer (STaR's rationalization). */
   prompt(p: P, hint: boolean): string;
   /** Optional: the prompt examples are stored and trained under (default: the hint-free prompt), e.g. the
@@ -31,8 +31,8 @@ export interface TaskAdapter<P> {
   isCorrect(p: P, completion: string): boolean;
   /** Optional: every step of the rationale is right too (the 'rationale' filter; see StarConfig.filter). */
   isRationaleCorrect?(p: P, completion: string): boolean;
-  /** Optional: held-out problems of the seed range, none of them in the seed set (the seed phase's mastery check). */
-  seedCheckProblems?(n: number, seed: number, heldOut?: P[]): P[];
+  /** Optional: held-out problems of the seed range, in neither the seed set nor the evaluation set (the seed phase's mastery check). */
+  seedCheckProblems?(n: number, seed: number): P[];
   /** Optional: the problem back from task.toJSON (hint replay rebuilds the hinted prompt of a kept example). */
   fromJSON?(json: unknown): P;
   /** The parsed answer text, for records. */

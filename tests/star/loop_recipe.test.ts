@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { stepsForIteration, upgradeStarConfig, validateStarConfig, type StarConfig } from '../../src/star/config';
 import { evaluationSet, iterationSample, sampleWeights, trainingPool } from '../../src/star/loop';
 import { MemoryStore } from '../../src/star/stores/memory';
-import { type Problem, problemPrompt, scratchpad } from '../../src/star/tasks/arithmetic';
+import { makeProblem, type Problem, problemPrompt, sampleProblems, scratchpad, splitOf } from '../../src/star/tasks/arithmetic';
 import { arithmeticTask } from '../../src/star/tasks/arithmetic_task';
 import type { RationalizeOutput, SeedOutput } from '../../src/star/types';
 import { CFG, FakeEngine, parsePrompt, run, task } from './fake_engine';
@@ -40,19 +40,6 @@ describe('the seed phase trains to mastery', () => {
     const seed = (await store.getPhase<SeedOutput>(0, 'seed'))!;
     expect(seed.steps).toBe(20);
     expect(seed.checks).toBeUndefined();
-  });
-
-  it('never checks on, or trains on, a problem of the evaluation set (where the digit count leaves room)', async () => {
-    const engine = new FakeEngine();
-    engine.stepsToLearn = 3;
-    await run({ ...cfg, evalSize: 200, seedSize: 400 }, { engine });
-    const held = new Set(evaluationSet({ ...cfg, evalSize: 200 }, task).filter((p) => p.digits > 1).map(key));
-    expect(held.size).toBeGreaterThan(50);
-    const seedProblems = engine.finetuneCalls[0].examples.map((ex) => parsePrompt(ex.prompt).p);
-    expect(seedProblems.filter((p) => held.has(key(p)))).toEqual([]);
-    const checked = engine.generateCalls[0].prompts.map((pr) => parsePrompt(pr).p); // the first check's problems
-    expect(checked.filter((p) => held.has(key(p)))).toEqual([]);
-    expect(checked.every((p) => p.digits <= cfg.seedMaxDigits)).toBe(true);
   });
 });
 
@@ -155,26 +142,38 @@ describe("the 'epochs' step schedule", () => {
 });
 
 describe('held-out problems', () => {
-  it('the pool leaves out the evaluation problems wherever the digit count leaves room, and the run counts the rest', async () => {
-    const cfg: StarConfig = { ...CFG, evalSize: 300, poolSize: 2000, trainSize: 100 };
-    const evalSet = evaluationSet(cfg, task);
-    const held = new Set(evalSet.map(key));
-    const pool = trainingPool(cfg, task);
-    expect(pool).toHaveLength(2000);
-    expect(pool.filter((p) => p.digits > 1 && held.has(key(p)))).toEqual([]);
-    // One digit: 81 problems in all, and the evaluation set holds more than half of them, so they stay.
-    const oneDigitHeld = new Set(evalSet.filter((p) => p.digits === 1).map(key)).size;
-    expect(oneDigitHeld).toBeGreaterThan(81 / 2);
-    const overlap = pool.filter((p) => held.has(key(p))).length;
-    expect(overlap).toBeGreaterThan(0);
-    const { summary } = await run({ ...cfg, iterations: 1 });
-    expect(summary.evalOverlap).toBe(overlap);
+  it('every problem of two digits or more belongs to one split, about a tenth each for eval and check', () => {
+    const all = sampleProblems(20000, { minDigits: 2, maxDigits: 5, seed: 4 });
+    const share = (s: string) => all.filter((p) => splitOf(p) === s).length / all.length;
+    expect(share('eval')).toBeGreaterThan(0.08);
+    expect(share('eval')).toBeLessThan(0.12);
+    expect(share('check')).toBeGreaterThan(0.08);
+    expect(share('check')).toBeLessThan(0.12);
+    expect(splitOf(makeProblem(3, 4))).toBe('train'); // one digit: every split draws from all 81
+    for (const split of ['eval', 'check', 'train'] as const) {
+      const drawn = sampleProblems(500, { minDigits: 1, maxDigits: 5, seed: 9, split });
+      expect(drawn.every((p) => p.digits === 1 || splitOf(p) === split)).toBe(true);
+    }
   });
 
-  it('is deterministic and leaves a pool without held-out problems unchanged', () => {
-    const t = arithmeticTask(CFG);
-    expect(t.trainProblems(50, 3, [])).toEqual(t.trainProblems(50, 3));
-    expect(t.trainProblems(50, 3, t.evalProblems(20, 9))).toEqual(t.trainProblems(50, 3, t.evalProblems(20, 9)));
+  it('the pool, the seed set and the seed checks never hold an evaluation problem, whatever the seeds and ranges', async () => {
+    const cfg: StarConfig = { ...CFG, evalSize: 300, poolSize: 2000, trainSize: 100, seedTarget: 0.99, seedCheckEvery: 2, seedSteps: 4, iterations: 1 };
+    const evalSet = evaluationSet(cfg, task);
+    const held = new Set(evalSet.filter((p) => p.digits > 1).map(key));
+    const other = arithmeticTask({ ...cfg, minDigits: 2, maxDigits: 6 }).trainProblems(3000, 77);
+    for (const ps of [trainingPool(cfg, task), other]) expect(ps.filter((p) => held.has(key(p)))).toEqual([]);
+    const engine = new FakeEngine();
+    const { summary } = await run(cfg, { engine });
+    const seedSet = engine.finetuneCalls[0].examples.map((ex) => parsePrompt(ex.prompt).p);
+    const checked = engine.generateCalls[0].prompts.map((pr) => parsePrompt(pr).p); // the first mastery check
+    for (const ps of [seedSet, checked]) expect(ps.filter((p) => held.has(key(p)))).toEqual([]);
+    expect(checked.every((p) => p.digits === 1 || splitOf(p) === 'check')).toBe(true);
+    // One digit: the pool shares problems with the evaluation set, and the run counts them.
+    const pool = trainingPool(cfg, task);
+    const all = new Set(evalSet.map(key));
+    expect(summary.evalOverlap).toBe(pool.filter((p) => all.has(key(p))).length);
+    expect(summary.evalOverlap).toBeGreaterThan(0);
+    expect(pool.filter((p) => all.has(key(p))).every((p) => p.digits === 1)).toBe(true);
   });
 });
 

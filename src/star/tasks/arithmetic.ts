@@ -122,12 +122,28 @@ export function isCorrect(p: Problem, completion: string): boolean {
 }
 
 /**
- * `n` problems: the digit count uniform in [minDigits, maxDigits], then both operands uniform among the
- * numbers with exactly that many digits (leading digit nonzero, so 1-digit operands are 1..9).
- * Deterministic for a seed.
+ * Which split a problem belongs to, fixed by the problem alone: 'eval' (a tenth of the problems), 'check' (a
+ * tenth: the seed phase's mastery checks) or 'train'. Problems of a split are never drawn for another, whatever
+ * the seeds, sizes and digit ranges of a run, so a model never trains on a problem it is scored on; except with
+ * one digit, where there are only 81 problems and every split draws from all of them.
  */
-export function sampleProblems(n: number, opts: { minDigits: number; maxDigits: number; seed: number }): Problem[] {
-  const { minDigits, maxDigits, seed } = opts;
+export type Split = 'eval' | 'check' | 'train';
+
+export function splitOf(p: Problem): Split {
+  if (p.digits === 1) return 'train';
+  let h = 0x811c9dc5; // FNV-1a of "a+b"
+  for (const ch of `${p.a}+${p.b}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  const bucket = h % 10;
+  return bucket === 0 ? 'eval' : bucket === 1 ? 'check' : 'train';
+}
+
+/**
+ * `n` problems: the digit count uniform in [minDigits, maxDigits], then both operands uniform among the
+ * numbers with exactly that many digits (leading digit nonzero, so 1-digit operands are 1..9). With `split`,
+ * only problems of that split (see splitOf; one-digit problems belong to every split). Deterministic for a seed.
+ */
+export function sampleProblems(n: number, opts: { minDigits: number; maxDigits: number; seed: number; split?: Split }): Problem[] {
+  const { minDigits, maxDigits, seed, split } = opts;
   if (!Number.isInteger(n) || n < 0) throw new Error(`sampleProblems: n = ${n} is not a non-negative integer`);
   if (!Number.isInteger(minDigits) || !Number.isInteger(maxDigits) || minDigits < 1 || maxDigits < minDigits || maxDigits > MAX_DIGITS) {
     throw new Error(`sampleProblems: need integers 1 <= minDigits <= maxDigits <= ${MAX_DIGITS}, got ${minDigits}..${maxDigits}`);
@@ -138,7 +154,9 @@ export function sampleProblems(n: number, opts: { minDigits: number; maxDigits: 
     const d = randInt(r, minDigits, maxDigits);
     const lo = 10 ** (d - 1);
     const hi = 10 ** d - 1;
-    out.push(makeProblem(randInt(r, lo, hi), randInt(r, lo, hi)));
+    let p = makeProblem(randInt(r, lo, hi), randInt(r, lo, hi));
+    while (split !== undefined && d > 1 && splitOf(p) !== split) p = makeProblem(randInt(r, lo, hi), randInt(r, lo, hi));
+    out.push(p);
   }
   return out;
 }

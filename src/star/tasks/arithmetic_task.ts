@@ -2,10 +2,10 @@
 // trained from scratch on small problems, so the task supplies a seed set: problems of the seed range,
 // half of them shown with the hint so the base model knows how to use one when rationalization asks it to,
 // and optionally worked examples of longer problems shown with the hint only (what the paper's few-shot
-// rationalization prompt shows). Held-out problems (the evaluation set, the seed phase's checks) are left
-// out of what is trained on wherever the digit count leaves room for it.
+// rationalization prompt shows). Every problem belongs to one split (./arithmetic.ts splitOf): the
+// evaluation set, the seed phase's checks and everything trained on never share a problem of two digits
+// or more.
 
-import { rng } from '../../util/random';
 import type { StarConfig } from '../config';
 import type { Example, TaskAdapter } from '../types';
 import { directTarget, isCorrect, makeProblem, parseAnswer, type Problem, problemPrompt, sampleProblems, scratchpad } from './arithmetic';
@@ -52,55 +52,22 @@ function maxNewTokens(digits: number): number {
   return Math.ceil(n * 1.25) + 1;
 }
 
-const key = (p: Problem) => `${p.a}+${p.b}`;
-
-/** Distinct problems whose operands both have d digits (9 * 10^(d-1) choices each). */
-const distinctProblems = (d: number) => (9 * 10 ** (d - 1)) ** 2;
-
-/**
- * `n` problems drawn as sampleProblems draws them, except that a problem of `heldOut` is drawn again (same
- * digit count, a seeded stream of its own) at every digit count where leaving the held-out problems out still
- * leaves at least half of that count's problems. Below that (one digit: 81 problems in all) they stay, and
- * `poolOverlap` in the loop counts them.
- */
-export function sampleAvoiding(n: number, opts: { minDigits: number; maxDigits: number; seed: number }, heldOut: Problem[] = []): Problem[] {
-  const drawn = sampleProblems(n, opts);
-  if (heldOut.length === 0) return drawn;
-  const held = new Set(heldOut.map(key));
-  const perDigits = new Map<number, number>();
-  for (const k of held) {
-    const d = k.indexOf('+');
-    perDigits.set(d, (perDigits.get(d) ?? 0) + 1);
-  }
-  const roomy = (d: number) => (perDigits.get(d) ?? 0) <= distinctProblems(d) / 2;
-  const r = rng((opts.seed ^ 0x5bd1e995) >>> 0);
-  return drawn.map((p) => {
-    let q = p;
-    while (held.has(key(q)) && roomy(q.digits)) {
-      const lo = 10 ** (q.digits - 1);
-      const pick = () => lo + Math.floor(r() * 9 * lo);
-      q = makeProblem(pick(), pick());
-    }
-    return q;
-  });
-}
-
 export function arithmeticTask(opts: ArithmeticTaskOptions): TaskAdapter<Problem> {
   const range = { minDigits: opts.minDigits, maxDigits: opts.maxDigits };
   const seedRange = { minDigits: opts.seedMinDigits, maxDigits: opts.seedMaxDigits };
   return {
     name: 'arithmetic',
-    trainProblems: (n, seed, heldOut) => sampleAvoiding(n, { ...range, seed }, heldOut),
+    trainProblems: (n, seed) => sampleProblems(n, { ...range, seed, split: 'train' }),
     // Same digit range as training: the paper reports accuracy per digit count over the trained range.
-    evalProblems: (n, seed) => sampleProblems(n, { ...range, seed }),
-    seedCheckProblems: (n, seed, heldOut) => sampleAvoiding(n, { ...seedRange, seed }, heldOut),
-    seedExamples(n, seed, heldOut): Example[] {
-      const problems = sampleAvoiding(n, { ...seedRange, seed }, heldOut);
+    evalProblems: (n, seed) => sampleProblems(n, { ...range, seed, split: 'eval' }),
+    seedCheckProblems: (n, seed) => sampleProblems(n, { ...seedRange, seed, split: 'check' }),
+    seedExamples(n, seed): Example[] {
+      const problems = sampleProblems(n, { ...seedRange, seed, split: 'train' });
       // Alternate plain and hinted prompts: exactly half teach the model to follow a hint.
       const examples = problems.map((p, i) => ({ prompt: problemPrompt(p, i % 2 === 1), target: scratchpad(p) }));
       if (opts.seedHinted) {
-        const long = { minDigits: opts.seedMinDigits, maxDigits: opts.seedHintMaxDigits ?? opts.seedMaxDigits, seed: (seed ^ 0x68e31da4) >>> 0 };
-        for (const p of sampleAvoiding(opts.seedHinted, long, heldOut)) examples.push({ prompt: problemPrompt(p, true), target: scratchpad(p) });
+        const long = { minDigits: opts.seedMinDigits, maxDigits: opts.seedHintMaxDigits ?? opts.seedMaxDigits, seed: (seed ^ 0x68e31da4) >>> 0, split: 'train' as const };
+        for (const p of sampleProblems(opts.seedHinted, long)) examples.push({ prompt: problemPrompt(p, true), target: scratchpad(p) });
       }
       return examples;
     },
