@@ -6,7 +6,7 @@ import { rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseSafetensors } from '../hub/safetensors';
-import type { RunConfig } from '../star/run_config';
+import { type RunConfig, validateRunConfig } from '../star/run_config';
 import { folderFs, ioFailure, readOrUndefined, TMP } from '../star/stores/folder_fs';
 import { FolderStore, RunFolderError } from '../star/stores/files';
 import { UsageError } from './args';
@@ -153,13 +153,27 @@ export async function openRunFolder(out: string, cfg: object, created: boolean, 
 }
 
 /** What shapes a run's base model: two runs that agree on these train the same base model. */
+/** A --base folder's run.json, upgraded to today's fields (configs written before some existed) or refused. */
+function validateRunConfigOf(run: RunConfig, dir: string): void {
+  try {
+    validateRunConfig(run);
+  } catch (e) {
+    throw new UsageError(`--base ${dir}/run.json: ${(e as Error).message}`);
+  }
+}
+
+/** What decides a run's base model: a shipped one, or the seed phase's whole recipe. */
 function baseRecipe(c: RunConfig): Record<string, unknown> {
-  const { seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits } = c.star;
-  return { task: c.task, model: c.model, optim: c.optim, trainBatch: c.trainBatch, seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits };
+  if (c.base !== undefined && c.base !== 'scratch') return { task: c.task, model: c.model, base: c.base };
+  const { seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits, seedTarget, seedCheckEvery, seedCheckSize, seedHinted, seedHintMaxDigits } = c.star;
+  return {
+    task: c.task, model: c.model, optim: c.optim, trainBatch: c.trainBatch, seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits,
+    seedTarget, seedCheckEvery, seedCheckSize, seedHinted, seedHintMaxDigits,
+  };
 }
 
 /** The base model of another run folder (--base), checked to be whole and to be the one `cfg` would train. */
-export async function readBaseFrom(dir: string, cfg: RunConfig): Promise<Uint8Array> {
+export async function readBaseFrom(dir: string, cfg: RunConfig): Promise<{ bytes: Uint8Array; base: RunConfig['base'] }> {
   await folderFs().list(dir).catch((e: NodeJS.ErrnoException) => {
     const what = e.code === 'ENOENT' ? 'no such folder' : e.code === 'ENOTDIR' ? 'a file, not a folder' : `unreadable (${e.code})`;
     throw new UsageError(`--base ${dir}: ${what}; give a run folder written by npm run star whose seed phase has finished.`);
@@ -170,7 +184,8 @@ export async function readBaseFrom(dir: string, cfg: RunConfig): Promise<Uint8Ar
   if (typeof run !== 'object' || run === null || typeof run.star !== 'object' || run.star === null) {
     throw new UsageError(`--base ${dir}/run.json is not a run configuration; give a folder written by npm run star.`);
   }
-  const [theirs, ours] = [baseRecipe(run), baseRecipe(cfg)];
+  validateRunConfigOf(run, dir);
+  const [theirs, ours] = [baseRecipe(run), baseRecipe({ ...cfg, base: run.base })];
   const differ = Object.keys(ours).filter((k) => JSON.stringify(ours[k]) !== JSON.stringify(theirs[k]));
   if (differ.length > 0) throw new UsageError(`--base ${dir}: that run trained its base model differently (${differ.join(', ')}); use the same preset and seed.`);
   const base = await store.getWeights('base');
@@ -180,5 +195,5 @@ export async function readBaseFrom(dir: string, cfg: RunConfig): Promise<Uint8Ar
   } catch (e) {
     throw new UsageError(`--base: ${(e as Error).message}; that base model is damaged, so train it again in that folder.`);
   }
-  return base;
+  return { bytes: base, base: run.base };
 }

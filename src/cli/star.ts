@@ -20,7 +20,8 @@ import { presetConfig } from '../model/config';
 import { createGpuEngine, type GpuEngine } from '../star/gpu_engine';
 import { runStar } from '../star/loop';
 import { comparisonTable, curveTable } from '../star/report';
-import { runConfig, type RunConfig } from '../star/run_config';
+import { DEFAULT_PRESET, runConfig, type RunConfig } from '../star/run_config';
+import { loadShipped } from '../star/shipped';
 import { createRunEngine } from '../star/run_engine';
 import { FolderStore, RunFolderError } from '../star/stores/files';
 import { isCorrect, parseProblemsFile, problemPrompt, type Problem } from '../star/tasks/arithmetic';
@@ -42,7 +43,8 @@ export const FLAGS: Record<string, FlagSpec> = {
   patience: { type: 'int', min: 0, max: 1000, help: 'stop after this many iterations without a new best accuracy; 0 never stops early (default: the preset\'s)' },
   seed: { type: 'int', min: 0, max: 2 ** 32 - 1, help: 'seed of the run (default: the preset\'s)' },
   out: { type: 'string', help: 'run folder: a new or empty one, or a run folder to resume (locked while a run writes it); compare: a comma-separated list' },
-  base: { type: 'string', help: 'arithmetic: reuse the base model of this run folder (same model and seed training), e.g. to compare modes on one base' },
+  base: { type: 'string', help: 'arithmetic: start from the base model of this run folder (the same one it started from), e.g. to compare modes on one base' },
+  'from-scratch': { type: 'bool', help: 'arithmetic: train the base model in the seed phase, even where the preset ships one (see --help presets)' },
   model: { type: 'string', help: 'eval, logits: a model folder; --task csqa: a Hub repo id, preset or folder' },
   data: { type: 'string', help: 'csqa: questions as official JSONL (default: the Hub dataset tau/commonsense_qa)' },
   'eval-data': { type: 'string', help: 'csqa: held-out questions as JSONL (default: validation, or a held-out part of --data)' },
@@ -90,14 +92,23 @@ async function runCommand(flags: Record<string, string | number | boolean>): Pro
   const out = need(flags, 'out');
   let cfg: RunConfig;
   try {
-    cfg = runConfig((flags.preset as string | undefined) ?? 'quick', {
+    cfg = runConfig((flags.preset as string | undefined) ?? DEFAULT_PRESET, {
       mode, iterations: flags.iterations as number | undefined, patience: flags.patience as number | undefined, seed: flags.seed as number | undefined,
+      fromScratch: flags['from-scratch'] === true,
     });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  if (typeof flags.base === 'string' && flags['from-scratch'] === true) throw new UsageError('--base and --from-scratch contradict each other: give one.');
   const created = (await checkOutFolder(out)) === 'new';
-  const baseWeights = typeof flags.base === 'string' ? await readBaseFrom(flags.base, cfg) : undefined;
+  let baseWeights: Uint8Array | undefined;
+  if (typeof flags.base === 'string') {
+    const from = await readBaseFrom(flags.base, cfg);
+    cfg = { ...cfg, base: from.base }; // the very base that run started from
+    baseWeights = from.bytes;
+  } else if (cfg.base !== 'scratch') {
+    baseWeights = await loadShipped(cfg.base, async (url) => new Uint8Array(await readFile(url)));
+  }
   const { store, release } = await openRunFolder(out, cfg, created, log);
   try {
     const gpu = await requestGpu();

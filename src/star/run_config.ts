@@ -4,13 +4,19 @@
 import { presetConfig } from '../model/config';
 import { DEFAULT_OPTIM, type OptimConfig } from '../train/config';
 import { STAR_PRESETS, type StarConfig, validateStarConfig, withMode } from './config';
+import { SHIPPED_BASES, type ShippedBaseRef } from './shipped';
 import type { Mode } from './types';
 
 export interface RunConfig {
   /** Which task: 'arithmetic' (n-digit addition with a scratchpad). */
   task: 'arithmetic';
-  /** Model preset (src/model/config.ts PRESETS), trained from scratch on the seed set. */
+  /** Model preset (src/model/config.ts PRESETS). */
   model: string;
+  /**
+   * Where the base model comes from: a shipped one (src/star/shipped.ts: trained to mastery ahead of time, so the
+   * run starts at iteration 1), or 'scratch': the seed phase trains it from random weights on the seed set.
+   */
+  base: 'scratch' | ShippedBaseRef;
   /** The STaR loop: mode, iterations, sizes, digit ranges, step schedule, seeds. */
   star: StarConfig;
   /** AdamW and LR schedule of every fine-tune. */
@@ -25,6 +31,7 @@ export const RUN_PRESETS = {
   /** Two iterations of a few thousand parameters: a test of the machinery, on any device. */
   micro: {
     task: 'arithmetic',
+    base: 'scratch',
     model: 'micro',
     star: { ...STAR_PRESETS.micro, iterations: 2, maxDigits: 2, seedMaxDigits: 2 },
     optim: { ...DEFAULT_OPTIM, lr: 3e-3, warmupSteps: 2 },
@@ -38,6 +45,7 @@ export const RUN_PRESETS = {
    */
   tiny: {
     task: 'arithmetic',
+    base: 'scratch',
     model: 'arithmetic-tiny',
     star: {
       ...STAR_PRESETS.quick, iterations: 6, patience: 0, trainSize: 2000, poolSize: 4000, evalSize: 150,
@@ -50,6 +58,7 @@ export const RUN_PRESETS = {
   /** First results within minutes on a laptop GPU: 1-4 digits, a 0.2M-parameter model. */
   quick: {
     task: 'arithmetic',
+    base: 'scratch',
     model: 'arithmetic-small',
     star: STAR_PRESETS.quick,
     optim: { ...DEFAULT_OPTIM, lr: 3e-3, warmupSteps: 10 },
@@ -59,6 +68,7 @@ export const RUN_PRESETS = {
   /** The paper's shape: 1-5 digits, 10,000 problems per iteration from 50,000, up to 20 iterations. */
   'paper-like': {
     task: 'arithmetic',
+    base: 'scratch',
     model: 'arithmetic',
     star: STAR_PRESETS['paper-like'],
     optim: { ...DEFAULT_OPTIM, lr: 2e-3, warmupSteps: 20 },
@@ -69,21 +79,45 @@ export const RUN_PRESETS = {
 
 export type RunPresetName = keyof typeof RUN_PRESETS;
 
+/** The preset the page shows first and the runner uses without --preset. */
+export const DEFAULT_PRESET: RunPresetName = 'quick';
+
+export interface RunOverrides {
+  mode?: Mode;
+  iterations?: number;
+  patience?: number;
+  seed?: number;
+  /** Train the base model in the seed phase even where the preset ships one. */
+  fromScratch?: boolean;
+}
+
 /** A preset with the usual command-line overrides applied, validated. */
-export function runConfig(preset: string, o: { mode?: Mode; iterations?: number; patience?: number; seed?: number } = {}): RunConfig {
+export function runConfig(preset: string, o: RunOverrides = {}): RunConfig {
   if (!(preset in RUN_PRESETS)) throw new Error(`Unknown preset "${preset}". Known presets: ${Object.keys(RUN_PRESETS).join(', ')}.`);
   const base = structuredClone(RUN_PRESETS[preset as RunPresetName]) as RunConfig;
   let star = o.mode ? withMode(base.star, o.mode) : base.star;
   if (o.iterations !== undefined) star = { ...star, iterations: o.iterations };
   if (o.patience !== undefined) star = { ...star, patience: o.patience };
   if (o.seed !== undefined) star = { ...star, seed: o.seed };
-  const cfg = { ...base, star };
+  const cfg = { ...base, star, ...(o.fromScratch && { base: 'scratch' as const }) };
   validateRunConfig(cfg);
   return cfg;
 }
 
+/** The preset's shipped base model, or 'scratch' when none ships for it. */
+export function presetBase(name: string): RunConfig['base'] {
+  const b = SHIPPED_BASES[name];
+  return b ? { shipped: name, sha256: b.sha256 } : 'scratch';
+}
+
 export function validateRunConfig(cfg: RunConfig): void {
   if (cfg.task !== 'arithmetic') throw new Error(`Unknown task "${cfg.task}". Known tasks: arithmetic.`);
+  if (typeof cfg === 'object' && cfg !== null && !('base' in cfg)) (cfg as RunConfig).base = 'scratch'; // stored before shipped bases
+  const b = cfg.base as unknown;
+  const ref = b as Partial<ShippedBaseRef> | null;
+  if (b !== 'scratch' && !(typeof ref === 'object' && ref !== null && typeof ref.shipped === 'string' && /^[0-9a-f]{64}$/.test(String(ref.sha256)))) {
+    throw new Error(`base must be "scratch" or a shipped base model {"shipped": name, "sha256": hex}, got ${JSON.stringify(b)?.slice(0, 200)}.`);
+  }
   presetConfig(cfg.model);
   validateStarConfig(cfg.star);
   for (const k of ['trainBatch', 'genBatch'] as const) {

@@ -44,9 +44,15 @@ export function phasesOf(mode: Mode): Set<PhaseName> {
   return new Set(PHASES.map((p) => p.name));
 }
 
+/** What the latest finished iteration added to the training set, in words (see format.ts keptLines). */
+export interface Added {
+  iteration: number;
+  lines: string[];
+}
+
 export interface ExplainPanel {
   el: HTMLElement;
-  show(mode: Mode | null, current: PhaseName | null, task?: TaskName): void;
+  show(mode: Mode | null, current: PhaseName | null, task?: TaskName, added?: Added | null): void;
 }
 
 export function explainPanel(): ExplainPanel {
@@ -62,6 +68,9 @@ export function explainPanel(): ExplainPanel {
     list.append(li);
   }
   const mode = h('p', { class: 'explain-mode small' });
+  const addedTitle = h('strong', {});
+  const addedList = h('ul', { class: 'small' });
+  const added = h('div', { class: 'explain-added', testid: 'explain-added', hidden: true }, addedTitle, addedList);
   const arithmeticPaper = h('div', {},
     h('p', {}, 'The paper’s arithmetic experiment: GPT-J fine-tuned with STaR reached ', h('strong', { text: '89.5%' }), ' on 1–5 digit addition after 16 iterations, learning sums longer than it first could, and rationalization sped that up.'),
     h('p', { class: 'small muted', text: 'Here a model of a few thousand to about a million parameters is trained from scratch, on your GPU, in this tab. The paper-like preset follows the paper’s schedule: 1–5 digits, 40 fine-tuning steps growing by 20% per iteration.' }),
@@ -75,12 +84,18 @@ export function explainPanel(): ExplainPanel {
     h('p', {}, 'STaR, the Self-Taught Reasoner (Zelikman et al., 2022), teaches a model to reason by letting it learn from its own rationales. Each iteration:'),
     list,
     mode,
+    added,
     h('div', { class: 'paper' }, h('strong', { text: 'What this reproduces' }), arithmeticPaper, csqaPaper),
   );
   el.classList.add('explain');
   return {
     el,
-    show(m, current, task = 'arithmetic') {
+    show(m, current, task = 'arithmetic', what = null) {
+      added.hidden = !what || what.lines.length === 0;
+      if (what) {
+        addedTitle.textContent = `What iteration ${what.iteration} added to the training set:`;
+        addedList.replaceChildren(...what.lines.map((line) => h('li', { text: line })));
+      }
       for (const p of PHASES) {
         const t = texts.get(p.name)!;
         const own = task === 'csqa' ? CSQA_PHASES[p.name] : p;

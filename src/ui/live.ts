@@ -51,7 +51,7 @@ export function liveView(deps: LiveDeps): LiveView {
   let canResume = true;
   let current: { iteration: number; phase: PhaseName } | null = null;
   let progress = new Map<PhaseName, { done: number; total: number; message?: string }>();
-  let loss: { key: string; steps: number[]; values: number[] } = { key: '', steps: [], values: [] };
+  let loss: { key: string; steps: number[]; values: number[]; keyValues: number[] } = { key: '', steps: [], values: [], keyValues: [] };
   let throughput: number | null = null;
   let sessionStart = 0;
   let wallAtStart = 0;
@@ -191,7 +191,12 @@ export function liveView(deps: LiveDeps): LiveView {
       setText(r.note, !active.has(name) ? 'not in this mode' : p ? (p.message?.startsWith('completed earlier') ? 'stored' : `${p.done} / ${p.total}`) : '');
     }
     setText(lossTitle, loss.key ? `Loss: ${loss.key}` : 'Fine-tune loss');
-    lossChart.update(loss.steps, [{ label: 'loss', values: loss.values, strong: true }]);
+    // The mean over every target token hides the few that need computing: the sum digits and carries get a line of their own.
+    const keyed = loss.keyValues.length === loss.values.length && loss.values.length > 0;
+    lossChart.update(loss.steps, [
+      { label: 'loss (every token)', values: loss.values, strong: true },
+      ...(keyed ? [{ label: 'sum digits and carries', values: loss.keyValues }] : []),
+    ]);
     accChart.update(...accuracySeries(run.iterations));
   });
 
@@ -199,9 +204,12 @@ export function liveView(deps: LiveDeps): LiveView {
     if (!run) return;
     fill(heat, heatmap(run.iterations));
     setText(heatTitle, run.config.task === 'csqa' ? 'Accuracy (%) by right answer' : 'Accuracy (%) by digit count');
-    const head = ['iteration', 'generated', 'kept', 'rationalized', 'failed', 'trained on', 'steps', 'final loss', 'accuracy', 'tokens/s', 'time'];
+    // Under the rationale filter a right answer is kept only with a right scratchpad: both counts show.
+    const both = (kept: number, answers: number | undefined) => (answers !== undefined && answers !== kept ? `${kept} (${answers} right answers)` : String(kept));
+    const head = ['iteration', 'generated', 'solved', 'rationalized', 'failed', 'trained on', 'steps', 'final loss', 'accuracy', 'tokens/s', 'time'];
     const rows = run.iterations.map((r) => [
-      String(r.iteration), String(r.generated), String(r.correct), String(r.rationalized), String(r.failed), String(r.trainExamples), String(r.trainSteps),
+      String(r.iteration), String(r.generated), both(r.correct, r.correctAnswers), both(r.rationalized, r.rationalizedAnswers), String(r.failed),
+      String(r.trainExamples), String(r.trainSteps),
       r.finalLoss === null ? '–' : r.finalLoss.toFixed(3), pct(r.evalAccuracy), count(r.tokensPerSecond),
       duration(Object.values(r.seconds).reduce((a, b) => a + (b ?? 0), 0)),
     ]);
@@ -228,7 +236,7 @@ export function liveView(deps: LiveDeps): LiveView {
         downloads.clear();
         current = null;
         progress = new Map();
-        loss = { key: '', steps: [], values: [] };
+        loss = { key: '', steps: [], values: [], keyValues: [] };
         throughput = null;
         if (r.status === 'done') for (const p of PHASE_ORDER) progress.set(p, { done: 1, total: 1 });
       }
@@ -247,12 +255,14 @@ export function liveView(deps: LiveDeps): LiveView {
         progress.set(e.phase, { done: e.done, total: e.total, message: e.message });
       } else if (e.kind === 'loss') {
         const key = e.phase === 'seed' ? 'seed training' : `fine-tune of iteration ${e.iteration}`;
-        if (loss.key !== key) loss = { key, steps: [], values: [] };
+        if (loss.key !== key) loss = { key, steps: [], values: [], keyValues: [] };
         loss.steps.push(e.step);
         loss.values.push(e.loss);
+        if (e.keyLoss !== undefined) loss.keyValues.push(e.keyLoss);
       } else if (e.kind === 'iteration') {
         run = { ...run, iterations: [...run.iterations.filter((r) => r.iteration < e.record.iteration), e.record], wallSeconds: elapsedSeconds() };
         renderRecords();
+        deps.onPhase(run, live ? current?.phase ?? null : null); // the explanation says what this iteration added
       } else if (e.kind === 'status') {
         if (e.status !== 'running') {
           run = { ...run, wallSeconds: elapsedSeconds() };

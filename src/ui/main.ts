@@ -7,7 +7,8 @@ import type { CsqaFiles, EngineEvent, RunInfo } from '../worker/api';
 import { createEngineClient } from '../worker/client';
 import { rationaleBrowser } from './browser';
 import { h } from './dom';
-import { explainPanel } from './explain';
+import { type Added, explainPanel } from './explain';
+import { keptLines } from './format';
 import { gpuErrorCard, header } from './header';
 import { liveView } from './live';
 import { runsView } from './runs';
@@ -23,6 +24,14 @@ let early: EngineEvent[] = [];
 
 const top = header();
 const explain = explainPanel();
+
+/** What the run's latest STaR iteration kept, per digit count (nothing for the base model or direct answers). */
+function lastAdded(run: RunInfo): Added | null {
+  const r = run.iterations.at(-1);
+  if (!r || r.iteration === 0 || r.generated === 0) return null;
+  const rationale = run.config.task === 'arithmetic' && run.config.star.filter === 'rationale';
+  return { iteration: r.iteration, lines: keptLines(r.keptByCategory, rationale) };
+}
 const stream = rationaleStream();
 const browser = rationaleBrowser({ rationales: (id, it) => client.api.rationales(id, it) });
 
@@ -30,7 +39,7 @@ const live = liveView({
   pause: () => client.api.pause(),
   resume: (id) => resume(id),
   stop,
-  onPhase: (run, phase) => explain.show(run?.config.star.mode ?? null, phase, run?.config.task),
+  onPhase: (run, phase) => explain.show(run?.config.star.mode ?? null, phase, run?.config.task, run && lastAdded(run)),
 });
 
 const start = startForm({

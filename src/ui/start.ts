@@ -5,13 +5,13 @@
 import { presetConfig } from '../model/config';
 import { layoutParams } from '../model/params';
 import { type StepSchedule, withMode } from '../star/config';
-import { RUN_PRESETS, type RunConfig, type RunPresetName, validateRunConfig } from '../star/run_config';
+import { DEFAULT_PRESET, presetBase, RUN_PRESETS, type RunConfig, type RunPresetName, validateRunConfig } from '../star/run_config';
 import { type AnyRunConfig, isLocalModel } from '../star/run_configs';
 import { MODES, type Mode } from '../star/types';
 import type { CsqaFiles, Estimate } from '../worker/api';
 import { csqaForm } from './csqa_form';
 import { card, field, fill, h } from './dom';
-import { count, duration, formatBytes } from './format';
+import { count, duration, formatBytes, pct } from './format';
 
 const PRESET_NOTES: Partial<Record<string, string>> = {
   micro: 'a smoke test of the machinery',
@@ -58,7 +58,13 @@ const num = (value: number, min: number, max: number, step = 1) => h('input', { 
 
 export function startForm(deps: StartDeps): StartForm {
   const preset = h('select', { testid: 'preset' }, ...Object.keys(RUN_PRESETS).map((p) => h('option', { value: p, text: presetLabel(p) })));
-  preset.value = 'micro';
+  preset.value = DEFAULT_PRESET;
+  // A preset that ships its base model starts at iteration 1; training it from scratch is the other choice.
+  const baseChoice = h('select', { testid: 'base-model' },
+    h('option', { value: 'shipped', text: 'the shipped base model: start at iteration 1' }),
+    h('option', { value: 'scratch', text: 'train it from scratch first (the seed phase)' }),
+  );
+  const baseField = field('Base model', baseChoice);
   const mode = h('select', { testid: 'mode' }, ...MODES.slice().reverse().map((m) => h('option', { value: m, text: MODE_LABELS[m] })));
   const minD = num(1, 1, 15);
   const maxD = num(2, 1, 15);
@@ -86,6 +92,7 @@ export function startForm(deps: StartDeps): StartForm {
   /** Puts a preset's values into the knobs. */
   const load = () => {
     const c = RUN_PRESETS[preset.value as RunPresetName] as RunConfig;
+    baseChoice.value = presetBase(preset.value) === 'scratch' ? 'scratch' : 'shipped';
     mode.value = c.star.mode;
     minD.value = String(c.star.minDigits);
     maxD.value = String(c.star.maxDigits);
@@ -104,6 +111,7 @@ export function startForm(deps: StartDeps): StartForm {
     const [lo, hi] = [Number(minD.value), Number(maxD.value)];
     const grow = Number(stepGrow.value);
     const seedMax = Math.min(base.star.seedMaxDigits, hi);
+    const shipped = presetBase(preset.value);
     const star = {
       ...withMode(base.star, mode.value as Mode),
       minDigits: lo,
@@ -116,7 +124,7 @@ export function startForm(deps: StartDeps): StartForm {
       steps: stepsOf(base.star.steps, schedule.value, Number(stepStart.value), grow),
       seed: Number(seed.value),
     };
-    const cfg = { ...base, star };
+    const cfg: RunConfig = { ...base, star, base: baseChoice.value === 'scratch' ? 'scratch' : shipped };
     validateRunConfig(cfg);
     return cfg;
   };
@@ -192,7 +200,12 @@ export function startForm(deps: StartDeps): StartForm {
       }
       if (cfg.task === 'arithmetic') {
         const params = layoutParams(presetConfig(cfg.model)).segmentSizes.reduce((a, b) => a + b, 0);
-        model.textContent = `Model: “${cfg.model}”, ${count(params)} parameters, trained from scratch. Train batch ${cfg.trainBatch}, generation batch ${cfg.genBatch}.`;
+        baseField.hidden = presetBase(preset.value) === 'scratch';
+        const s = cfg.star;
+        const origin = cfg.base === 'scratch'
+          ? `trained from scratch first, until it solves ${pct(s.seedTarget || 1, 0)} of held-out ${s.seedMinDigits}–${s.seedMaxDigits} digit sums (at most ${count(s.seedSteps)} steps)`
+          : `the shipped base model, trained ahead of time on ${s.seedMinDigits}–${s.seedMaxDigits} digit sums`;
+        model.textContent = `Model: “${cfg.model}”, ${count(params)} parameters; ${origin}. Train batch ${cfg.trainBatch}, generation batch ${cfg.genBatch}.`;
       } else {
         model.textContent = '';
         checking = true;
@@ -222,7 +235,7 @@ export function startForm(deps: StartDeps): StartForm {
     load();
     refresh();
   });
-  for (const c of [mode, minD, maxD, iterations, temperature, schedule, stepStart, stepGrow, seed]) c.addEventListener('input', () => refresh());
+  for (const c of [mode, minD, maxD, iterations, temperature, schedule, stepStart, stepGrow, seed, baseChoice]) c.addEventListener('input', () => refresh());
   startBtn.addEventListener('click', async () => {
     startBtn.disabled = true;
     try {
@@ -248,6 +261,7 @@ export function startForm(deps: StartDeps): StartForm {
   );
   const arithmeticPart = h('div', { class: 'start-form' },
     field('Preset', preset),
+    baseField,
     field('Mode', mode),
     h('div', { class: 'row' }, field('Digits from', minD), field('to', maxD), field('Iterations', iterations)),
     h('div', { class: 'row' }, field('Temperature', temperature, '0 = greedy'), field('Seed', seed)),

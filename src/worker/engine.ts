@@ -20,6 +20,7 @@ import { createCsqaInputs, type HubDeps } from './csqa';
 import { calibrateCsqa, csqaCalibrationKey } from './csqa_estimate';
 import { type Calibration, calibrate, calibrationKey, estimateRun, type Limits } from './estimate';
 import { defaultLocks, type RunLocks } from './locks';
+import { loadShipped } from '../star/shipped';
 import { completedRecords, rationaleRows } from './records';
 import { type OpenedEngine, type Session, startSession } from './session';
 
@@ -37,6 +38,8 @@ export interface GpuBackend {
 export interface EngineDeps {
   db: Db;
   connectGpu(): Promise<GpuBackend>;
+  /** Reads a shipped base model's file (default: fetch). */
+  fetchBytes?(url: URL): Promise<Uint8Array>;
   /** Where CommonsenseQA downloads come from and are cached (default: fetch and the Cache API). */
   hub?: HubDeps;
   /** Who runs which run, across tabs (default: the Web Locks API where it exists). */
@@ -45,6 +48,18 @@ export interface EngineDeps {
 }
 
 const PROGRESS_EVERY_MS = 100;
+
+/** A file the app serves (a shipped base model), as bytes; a failed request says what to do. */
+async function fetchBytes(url: URL): Promise<Uint8Array> {
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new Error(`Could not load ${url.pathname} (${(e as Error).message}). Check the connection and Resume, or train the base model from scratch.`);
+  }
+  if (!res.ok) throw new Error(`Could not load ${url.pathname}: HTTP ${res.status}. Check the connection and Resume, or train the base model from scratch.`);
+  return new Uint8Array(await res.arrayBuffer());
+}
 
 export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the live session's end. */ settled(): Promise<void> } {
   const { db } = deps;
@@ -84,7 +99,14 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
     const cfg = meta.config;
     const runId = meta.id;
     if (cfg.task === 'arithmetic') {
-      return { engine: g.createEngine(cfg), calibration: (r) => {
+      // A shipped base: read once per session, but stored only while the run has no base yet (see session.ts).
+      let base: Uint8Array | undefined;
+      if (cfg.base !== 'scratch' && (await read<unknown>(db, keys.weights(runId, 'base'))) === undefined) {
+        emit({ kind: 'model', runId, state: 'loading', text: `Loading the base model (${cfg.base.shipped})…` });
+        base = await loadShipped(cfg.base, deps.fetchBytes ?? fetchBytes);
+        emit({ kind: 'model', runId, state: 'ready', text: `Base model ${cfg.base.shipped}: trained ahead of time, checked (SHA-256 ${cfg.base.sha256.slice(0, 12)}…)` });
+      }
+      return { engine: g.createEngine(cfg), base, calibration: (r) => {
         const value = calibrate(cfg, r);
         return value && { key: calibrationKey(cfg), value };
       } };

@@ -27,6 +27,8 @@ export class PauseRequest extends Error {
 export interface OpenedEngine {
   engine: StarEngine;
   calibration(r: IterationRecord): { key: string; value: Calibration } | null;
+  /** The run's base model when it comes with the app (a shipped one, checked): stored before the loop starts. */
+  base?: Uint8Array;
 }
 
 export interface SessionDeps {
@@ -93,7 +95,7 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
   const pump = eventPump(runId, emit, now);
 
   // The engine, watched: each fine-tune step's loss and each call's tokens per second reach the page.
-  let lastLoss: { step: number; loss: number } | null = null;
+  let lastLoss: { step: number; loss: number; keyLoss?: number } | null = null;
   const rate = (tokens: number, t0: number) => {
     const s = (now() - t0) / 1000;
     if (s > 0 && tokens > 0) emit({ kind: 'throughput', runId, tokensPerSecond: tokens / s });
@@ -117,9 +119,9 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
       const t0 = now();
       const out = await inner().finetune(examples, {
         ...opts,
-        onStep: (step, loss) => {
-          lastLoss = { step, loss };
-          opts.onStep?.(step, loss);
+        onStep: (step, loss, keyLoss) => {
+          lastLoss = { step, loss, keyLoss };
+          opts.onStep?.(step, loss, keyLoss);
         },
       });
       rate(out.tokens, t0);
@@ -153,7 +155,8 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
 
   const onProgress = (e: StarEvent) => {
     if (e.kind === 'progress' && (e.phase === 'seed' || e.phase === 'finetune') && lastLoss?.step === e.done) {
-      emit({ kind: 'loss', runId, iteration: e.iteration, phase: e.phase, step: e.done, total: e.total, loss: lastLoss.loss });
+      const { loss, keyLoss } = lastLoss;
+      emit({ kind: 'loss', runId, iteration: e.iteration, phase: e.phase, step: e.done, total: e.total, loss, ...(keyLoss !== undefined && { keyLoss }) });
       lastLoss = null;
     }
     pump(e);
@@ -192,6 +195,7 @@ export function startSession(meta: RunMeta, deps: SessionDeps): Session {
       if (!t) throw new Error('This run\'s questions are not stored with it (it was imported without csqa-questions.json), so it cannot go on; start a new run instead.');
       opened = await Promise.race([deps.open(controller.signal), lost]);
       controller.signal.throwIfAborted();
+      if (opened.base && (await idb.getWeights('base')) === undefined) await idb.putWeights('base', opened.base);
       const summary = await Promise.race([runStar(cfg.star, { task: t.task, engine, store, onProgress, signal: controller.signal }), lost]);
       return await finish({ status: 'done', iterations: summary.iterations, finalAccuracy: summary.finalAccuracy });
     } catch (e) {
