@@ -48,7 +48,6 @@ def main():
     load_safetensors(base, a.base)
     T = lab.Timer()
     ev = lab.eval_set(a.eval_per_digit, a.lo, a.hi, 12345)
-    held = set(ev)
     rng = random.Random(a.seed)
     model = base
     sc = lab.evaluate(model, ev)
@@ -60,7 +59,7 @@ def main():
             w = [max(0.05, 1 - acc[d]) for d in range(a.lo, a.hi + 1)]
         else:
             w = None
-        probs = [p for p in task.sample(rng, a.n * 2, a.lo, a.hi, w) if p not in held][:a.n]
+        probs = task.sample(rng, a.n, a.lo, a.hi, w, split='train')
         check = task.rationale_ok if a.filter == 'rationale' else task.answer_ok
         kept = {}
         stats = {}

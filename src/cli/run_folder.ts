@@ -165,10 +165,10 @@ function validateRunConfigOf(run: RunConfig, dir: string): void {
 /** What decides a run's base model: a shipped one, or the seed phase's whole recipe. */
 function baseRecipe(c: RunConfig): Record<string, unknown> {
   if (c.base !== undefined && c.base !== 'scratch') return { task: c.task, model: c.model, base: c.base };
-  const { seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits, seedTarget, seedCheckEvery, seedCheckSize, seedHinted, seedHintMaxDigits } = c.star;
+  const { seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits, seedTarget, seedHintTarget, seedCheckEvery, seedCheckSize, seedHinted, seedHintMaxDigits } = c.star;
   return {
     task: c.task, model: c.model, optim: c.optim, trainBatch: c.trainBatch, seed, seedSize, seedSteps, seedMinDigits, seedMaxDigits,
-    seedTarget, seedCheckEvery, seedCheckSize, seedHinted, seedHintMaxDigits,
+    seedTarget, seedHintTarget, seedCheckEvery, seedCheckSize, seedHinted, seedHintMaxDigits,
   };
 }
 

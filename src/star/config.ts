@@ -69,6 +69,11 @@ export interface StarConfig {
   sampling: Sampling;
   /** The seed phase stops once greedy accuracy on held-out seed-range problems reaches this; 0: train seedSteps. */
   seedTarget: number;
+  /**
+   * With hinted-only seed examples longer than the seed range (seedHinted, seedHintMaxDigits): the seed phase also
+   * waits until the model, shown the hint, solves this share of held-out longer problems (0: measure it, don't wait).
+   */
+  seedHintTarget: number;
   /** The seed phase checks its accuracy every this many steps (and at seedSteps, its cap). */
   seedCheckEvery: number;
   /** Held-out seed-range problems per check. */
@@ -104,6 +109,7 @@ export const DEFAULT_STAR_CONFIG: StarConfig = {
   hintReplay: false,
   sampling: 'uniform',
   seedTarget: 0,
+  seedHintTarget: 0,
   seedCheckEvery: 250,
   seedCheckSize: 200,
   seedHinted: 0,
@@ -171,7 +177,7 @@ const MAX_DIGITS = 15; // sums stay exact in float64 (see tasks/arithmetic.ts)
  * without them (a run folder, an IndexedDB run or an archive written earlier) is upgraded in place.
  */
 const ADDED_FIELDS = {
-  filter: 'answer', hintReplay: false, sampling: 'uniform', seedTarget: 0, seedCheckEvery: 250, seedCheckSize: 200, seedHinted: 0,
+  filter: 'answer', hintReplay: false, sampling: 'uniform', seedTarget: 0, seedHintTarget: 0, seedCheckEvery: 250, seedCheckSize: 200, seedHinted: 0,
 } satisfies Partial<StarConfig>;
 
 /** Fills in fields that configs stored before they existed lack (see ADDED_FIELDS); returns the same object. */
@@ -229,7 +235,9 @@ export function validateStarConfig(cfg: StarConfig): void {
   check(FILTERS.includes(cfg.filter), `filter must be one of ${FILTERS.join(', ')}, got ${JSON.stringify(cfg.filter)}`);
   check(SAMPLINGS.includes(cfg.sampling), `sampling must be one of ${SAMPLINGS.join(', ')}, got ${JSON.stringify(cfg.sampling)}`);
   check(typeof cfg.hintReplay === 'boolean', `hintReplay must be true or false, got ${JSON.stringify(cfg.hintReplay)}`);
-  check(Number.isFinite(cfg.seedTarget) && cfg.seedTarget >= 0 && cfg.seedTarget <= 1, `seedTarget must be a fraction in [0, 1], got ${cfg.seedTarget}`);
+  for (const name of ['seedTarget', 'seedHintTarget'] as const) {
+    check(Number.isFinite(cfg[name]) && cfg[name] >= 0 && cfg[name] <= 1, `${name} must be a fraction in [0, 1], got ${cfg[name]}`);
+  }
   for (const name of ['seedCheckEvery', 'seedCheckSize'] as const) int(name, 1);
   int('seedHinted', 0);
   int('seedHintMaxDigits', 1);

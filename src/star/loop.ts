@@ -181,17 +181,18 @@ async function generateAll<P>(
   return { texts, tokens };
 }
 
-/** Greedy accuracy on `problems`, overall and per category. */
-async function score<P>(ctx: Ctx<P>, it: number, name: PhaseName, problems: P[], quiet = false) {
+/** Greedy accuracy on `problems` (shown the hint when `hint`; judged by `ok`, the answer by default), overall and per category. */
+async function score<P>(
+  ctx: Ctx<P>, it: number, name: PhaseName, problems: P[], quiet = false, hint = false, ok = (p: P, text: string) => ctx.task.isCorrect(p, text),
+) {
   const seed = deriveSeed(ctx.cfg.seed, name, it); // greedy (temperature 0): the seed changes nothing
-  const { texts, tokens } = await generateAll(ctx, it, name, genJobs(ctx.task, problems, false), 0, seed, quiet);
+  const { texts, tokens } = await generateAll(ctx, it, name, genJobs(ctx.task, problems, hint), 0, seed, quiet);
   const byCategory: EvaluateOutput['byCategory'] = {};
   let correct = 0;
   problems.forEach((p, i) => {
-    const ok = ctx.task.isCorrect(p, texts[i]);
     const c = (byCategory[ctx.task.category(p)] ??= { correct: 0, total: 0 });
     c.total++;
-    if (ok) {
+    if (ok(p, texts[i])) {
       c.correct++;
       correct++;
     }
@@ -238,23 +239,21 @@ function seedPhase<P>(ctx: Ctx<P>): Promise<SeedOutput> {
       return { reused: false, ...none };
     }
     const examples = task.seedExamples(cfg.seedSize, deriveSeed(cfg.seed, 'seed-set'));
-    const checkSet = cfg.seedTarget > 0 ? seedCheckSet(ctx) : [];
+    const checkSet = cfg.seedTarget > 0 ? seedCheckSet(ctx) : null;
     await engine.initRandom(cfg.seed);
     ctx.loaded = null;
     const checks: SeedCheck[] = [];
-    const until = cfg.seedTarget > 0 ? masteryCheck(ctx, checkSet, checks) : undefined;
+    const until = checkSet ? masteryCheck(ctx, checkSet, checks) : undefined;
     const { losses, keyLosses, tokens, steps } = await train(ctx, 0, 'seed', examples, cfg.seedSteps, deriveSeed(cfg.seed, 'seed-train'), until);
     await saveWeights(ctx, 'base');
-    const mastered = checks.length > 0 && checks[checks.length - 1].accuracy >= cfg.seedTarget;
+    const last = checks.at(-1);
+    const mastered = last !== undefined && masters(cfg, last);
     return { reused: false, examples: examples.length, steps, losses, ...(keyLosses && { keyLosses }), tokensTrained: tokens, ...(until && { checks, mastered }) };
   });
 }
 
-/**
- * The seed phase's stop rule: every seedCheckEvery steps (and at the cap), greedy accuracy on held-out
- * seed-range problems; training stops once it reaches seedTarget. Each check is appended to `checks`.
- */
-function seedCheckSet<P>(ctx: Ctx<P>): P[] {
+/** The seed phase's held-out problems: plain ones of the seed range, and hinted longer ones where the seed set shows them. */
+function seedCheckSet<P>(ctx: Ctx<P>): { plain: P[]; hinted: P[] } {
   const { cfg, task } = ctx;
   if (!task.seedCheckProblems) {
     throw new Error(`runStar: seedTarget is set but the ${task.name} task has no held-out seed problems to check it on; set seedTarget to 0`);
@@ -262,19 +261,36 @@ function seedCheckSet<P>(ctx: Ctx<P>): P[] {
   return task.seedCheckProblems(cfg.seedCheckSize, deriveSeed(cfg.seed, 'seed-check'));
 }
 
-function masteryCheck<P>(ctx: Ctx<P>, problems: P[], checks: SeedCheck[]): FinetuneOptions['until'] {
+/** A check reaches the targets: seedTarget unaided on the seed range, and seedHintTarget with the hint on longer problems. */
+function masters(cfg: StarConfig, c: SeedCheck): boolean {
+  return c.accuracy >= cfg.seedTarget && (c.hinted === undefined || c.hinted.accuracy >= cfg.seedHintTarget);
+}
+
+/**
+ * The seed phase's stop rule: every seedCheckEvery steps (and at the cap), greedy accuracy on held-out
+ * seed-range problems and, where the seed set shows longer problems with the hint, hinted accuracy on held-out
+ * longer ones (the start STaR's rationalization extends); training stops once both reach their targets.
+ */
+function masteryCheck<P>(ctx: Ctx<P>, set: { plain: P[]; hinted: P[] }, checks: SeedCheck[]): FinetuneOptions['until'] {
   const { cfg } = ctx;
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   return {
     every: cfg.seedCheckEvery,
     async done(step) {
-      const r = await score(ctx, 0, 'seed', problems, true);
-      checks.push({ step, accuracy: r.accuracy, byCategory: r.byCategory });
-      const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+      const plain = await score(ctx, 0, 'seed', set.plain, true);
+      // Hint-following counts only what rationalization would keep (a right scratchpad under the 'rationale' filter).
+      const hinted = set.hinted.length > 0 ? await score(ctx, 0, 'seed', set.hinted, true, true, keeps(ctx)) : undefined;
+      const check: SeedCheck = {
+        step, accuracy: plain.accuracy, byCategory: plain.byCategory,
+        ...(hinted && { hinted: { accuracy: hinted.accuracy, byCategory: hinted.byCategory } }),
+      };
+      checks.push(check);
+      const withHint = hinted ? `; longer ones with the hint ${pct(hinted.accuracy)} (target ${pct(cfg.seedHintTarget)})` : '';
       ctx.onProgress({
         kind: 'progress', phase: 'seed', iteration: 0, done: step, total: cfg.seedSteps,
-        message: `seed-range accuracy ${pct(r.accuracy)} (target ${pct(cfg.seedTarget)})`,
+        message: `seed range ${pct(plain.accuracy)} (target ${pct(cfg.seedTarget)})${withHint}`,
       });
-      return r.accuracy >= cfg.seedTarget;
+      return masters(cfg, check);
     },
   };
 }

@@ -31,8 +31,12 @@ export interface TaskAdapter<P> {
   isCorrect(p: P, completion: string): boolean;
   /** Optional: every step of the rationale is right too (the 'rationale' filter; see StarConfig.filter). */
   isRationaleCorrect?(p: P, completion: string): boolean;
-  /** Optional: held-out problems of the seed range, in neither the seed set nor the evaluation set (the seed phase's mastery check). */
-  seedCheckProblems?(n: number, seed: number): P[];
+  /**
+   * Optional: held-out problems, in neither the seed set nor the evaluation set, for the seed phase's mastery
+   * check: `plain` ones of the seed range and, where the seed set shows longer problems with the hint, `hinted`
+   * longer ones (hint-following, the start that rationalization extends).
+   */
+  seedCheckProblems?(n: number, seed: number): { plain: P[]; hinted: P[] };
   /** Optional: the problem back from task.toJSON (hint replay rebuilds the hinted prompt of a kept example). */
   fromJSON?(json: unknown): P;
   /** The parsed answer text, for records. */
@@ -125,6 +129,8 @@ export interface SeedCheck {
   step: number;
   accuracy: number;
   byCategory: Record<string, { correct: number; total: number }>;
+  /** Accuracy shown the hint on longer problems than the seed range (where the seed set shows some). */
+  hinted?: { accuracy: number; byCategory: Record<string, { correct: number; total: number }> };
 }
 
 export interface SeedOutput extends Timed {

@@ -26,6 +26,23 @@ describe('the seed phase trains to mastery', () => {
     expect(Object.keys(seed.checks![0].byCategory).sort()).toEqual(['1', '2']); // the seed range only
   });
 
+  it('with hinted longer seed examples, also waits until the model follows the hint on held-out longer problems', async () => {
+    const hintCfg: StarConfig = { ...cfg, seedHinted: 6, seedHintMaxDigits: 3, seedHintTarget: 0.9, filter: 'rationale' };
+    const engine = new FakeEngine();
+    engine.stepsToLearn = 3;
+    const { store } = await run(hintCfg, { engine, task: arithmeticTask(hintCfg) });
+    const seed = (await store.getPhase<SeedOutput>(0, 'seed'))!;
+    expect(seed.checks!.map((c) => [c.step, c.accuracy, c.hinted?.accuracy])).toEqual([[2, 0, 0], [4, 1, 1]]);
+    expect(seed).toMatchObject({ steps: 4, mastered: true });
+    expect(Object.keys(seed.checks![0].hinted!.byCategory)).toEqual(['3']); // longer than the seed range only
+    const hintedCalls = engine.generateCalls.filter((c) => c.prompts.some((p) => parsePrompt(p).hinted));
+    expect(hintedCalls.length).toBe(2); // one per check
+    for (const c of hintedCalls) expect(c.prompts.every((p) => parsePrompt(p).hinted && parsePrompt(p).p.digits === 3)).toBe(true);
+    // Without hinted seed examples there is no hint-following to wait for.
+    const plain = await run(cfg, { engine: Object.assign(new FakeEngine(), { stepsToLearn: 3 }) });
+    expect((await plain.store.getPhase<SeedOutput>(0, 'seed'))!.checks!.every((c) => c.hinted === undefined)).toBe(true);
+  });
+
   it('trains to the cap and says so when the target is never reached', async () => {
     const engine = new FakeEngine();
     engine.stepsToLearn = 1000;

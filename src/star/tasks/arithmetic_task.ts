@@ -60,7 +60,12 @@ export function arithmeticTask(opts: ArithmeticTaskOptions): TaskAdapter<Problem
     trainProblems: (n, seed) => sampleProblems(n, { ...range, seed, split: 'train' }),
     // Same digit range as training: the paper reports accuracy per digit count over the trained range.
     evalProblems: (n, seed) => sampleProblems(n, { ...range, seed, split: 'eval' }),
-    seedCheckProblems: (n, seed) => sampleProblems(n, { ...seedRange, seed, split: 'check' }),
+    seedCheckProblems(n, seed) {
+      const plain = sampleProblems(n, { ...seedRange, seed, split: 'check' });
+      const longest = opts.seedHinted ? opts.seedHintMaxDigits ?? opts.seedMaxDigits : opts.seedMaxDigits;
+      const longer = { minDigits: opts.seedMaxDigits + 1, maxDigits: longest, seed: (seed ^ 0x2c1b3c6d) >>> 0, split: 'check' as const };
+      return { plain, hinted: longest > opts.seedMaxDigits ? sampleProblems(n, longer) : [] };
+    },
     seedExamples(n, seed): Example[] {
       const problems = sampleProblems(n, { ...seedRange, seed, split: 'train' });
       // Alternate plain and hinted prompts: exactly half teach the model to follow a hint.
