@@ -11,7 +11,13 @@ import torch.nn.functional as F
 torch.set_num_threads(1)
 from tokenizer import BOS, EOS, PAD, decode, encode
 
-SUM_TOKEN_CONTEXT = encode(',')[0]
+DIGITS = set(encode('0123456789'))
+SPACE, COMMA, COLON = encode(' ,:')
+
+
+def is_key(ids, t):
+    """As src/star/tasks/arithmetic_task.ts arithmeticKeyToken: a new sum digit or a carry."""
+    return t >= 2 and ids[t] in DIGITS and ids[t - 1] == SPACE and ids[t - 2] in (COMMA, COLON)
 
 
 def encode_example(prompt, target):
@@ -35,7 +41,7 @@ def batches(encoded, B, rng, group=32):
             yield [encoded[j] for j in bt]
 
 
-def collate(rows, weighting='token'):
+def collate(rows, weighting='token', key_weight=1.0):
     T = max(len(ids) for ids, _ in rows) - 1
     x = torch.full((len(rows), T), PAD, dtype=torch.long)
     y = torch.full((len(rows), T), PAD, dtype=torch.long)
@@ -45,13 +51,17 @@ def collate(rows, weighting='token'):
         x[r, :n] = torch.tensor(ids[:-1])
         y[r, :n] = torch.tensor(ids[1:])
         w[r, pl:n] = 1.0
+        if key_weight != 1.0:
+            for t in range(pl, n):
+                if is_key(ids, t + 1):
+                    w[r, t] = key_weight
         if weighting == 'example':
             w[r] /= max(1.0, w[r].sum())
     return x, y, w / w.sum()
 
 
 def train(model, examples, steps, B=32, lr=2e-3, warmup=20, seed=0, weighting='token', wd=0.1, clip=1.0,
-          min_ratio=0.1, log_every=0, on_log=None):
+          min_ratio=0.1, log_every=0, on_log=None, key_weight=1.0):
     """AdamW from whatever weights the model holds; examples are (prompt, target) pairs."""
     enc = [encode_example(p, t) for p, t in examples]
     opt = make_optimizer(model, lr, wd)
@@ -61,7 +71,7 @@ def train(model, examples, steps, B=32, lr=2e-3, warmup=20, seed=0, weighting='t
     for step in range(1, steps + 1):
         for g in opt.param_groups:
             g['lr'] = lr_at(step, lr, warmup, steps, min_ratio)
-        x, y, w = collate(next(it), weighting)
+        x, y, w = collate(next(it), weighting, key_weight)
         logits = model(x)
         loss = (F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction='none') * w.reshape(-1)).sum()
         opt.zero_grad()
