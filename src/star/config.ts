@@ -63,6 +63,12 @@ export interface StarConfig {
    */
   hintReplay: boolean;
   /**
+   * Each fine-tune trains on every example kept so far (the newest rationale of each problem), not only on this
+   * iteration's: what a model learned to solve stays in its successor's training set (as Lee et al. 2025 do). The
+   * paper draws its whole data set every iteration, which comes to the same when the sample is the whole pool.
+   */
+  accumulate: boolean;
+  /**
    * 'uniform': each iteration draws from the whole pool (the paper). 'frontier': weighted per category (digit
    * count) by how often the last model fails it, max(0.05, 1 - accuracy), so the sample goes where learning happens.
    */
@@ -107,6 +113,7 @@ export const DEFAULT_STAR_CONFIG: StarConfig = {
   steps: { kind: 'multiply', start: 40, factor: 1.2 },
   filter: 'answer',
   hintReplay: false,
+  accumulate: false,
   sampling: 'uniform',
   seedTarget: 0,
   seedHintTarget: 0,
@@ -177,7 +184,7 @@ const MAX_DIGITS = 15; // sums stay exact in float64 (see tasks/arithmetic.ts)
  * without them (a run folder, an IndexedDB run or an archive written earlier) is upgraded in place.
  */
 const ADDED_FIELDS = {
-  filter: 'answer', hintReplay: false, sampling: 'uniform', seedTarget: 0, seedHintTarget: 0, seedCheckEvery: 250, seedCheckSize: 200, seedHinted: 0,
+  filter: 'answer', hintReplay: false, accumulate: false, sampling: 'uniform', seedTarget: 0, seedHintTarget: 0, seedCheckEvery: 250, seedCheckSize: 200, seedHinted: 0,
 } satisfies Partial<StarConfig>;
 
 /** Fills in fields that configs stored before they existed lack (see ADDED_FIELDS); returns the same object. */
@@ -234,7 +241,9 @@ export function validateStarConfig(cfg: StarConfig): void {
   }
   check(FILTERS.includes(cfg.filter), `filter must be one of ${FILTERS.join(', ')}, got ${JSON.stringify(cfg.filter)}`);
   check(SAMPLINGS.includes(cfg.sampling), `sampling must be one of ${SAMPLINGS.join(', ')}, got ${JSON.stringify(cfg.sampling)}`);
-  check(typeof cfg.hintReplay === 'boolean', `hintReplay must be true or false, got ${JSON.stringify(cfg.hintReplay)}`);
+  for (const name of ['hintReplay', 'accumulate'] as const) {
+    check(typeof cfg[name] === 'boolean', `${name} must be true or false, got ${JSON.stringify(cfg[name])}`);
+  }
   for (const name of ['seedTarget', 'seedHintTarget'] as const) {
     check(Number.isFinite(cfg[name]) && cfg[name] >= 0 && cfg[name] <= 1, `${name} must be a fraction in [0, 1], got ${cfg[name]}`);
   }

@@ -497,6 +497,7 @@ export async function runStar<P>(cfg: StarConfig, deps: StarDeps<P>): Promise<St
   const iterations = cfg.mode === 'base' ? 0 : cfg.iterations;
   const pool = iterations > 0 ? trainingPool(cfg, task) : [];
   let prevEval = baseEval;
+  const keptSoFar = new Map<string, KeptExample>(); // accumulate: the newest kept rationale of each problem
   for (let it = 1; it <= iterations; it++) {
     const sample = iterationSample(cfg, pool, it, sampleWeights(cfg, prevEval), (p) => task.category(p));
     const seconds: Partial<Record<PhaseName, number>> = {};
@@ -510,7 +511,8 @@ export async function runStar<P>(cfg: StarConfig, deps: StarDeps<P>): Promise<St
       const rat = cfg.rationalize ? await rationalizePhase(ctx, it, sample, filt) : undefined;
       Object.assign(seconds, { generate: gen.seconds, filter: filt.seconds }, rat && { rationalize: rat.seconds });
       const kept = [...filt.kept, ...(rat?.kept ?? [])];
-      examples = trainingExamples(cfg, task, kept);
+      for (const k of kept) keptSoFar.set(JSON.stringify(k.problem), k);
+      examples = trainingExamples(cfg, task, cfg.accumulate ? [...keptSoFar.values()] : kept);
       counts = {
         generated: sample.length, correct: filt.kept.length, rationalized: rat?.kept.length ?? 0,
         // Phases stored before both counts were recorded kept by the answer alone.

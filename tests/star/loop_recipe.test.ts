@@ -6,7 +6,7 @@ import { evaluationSet, iterationSample, sampleWeights, trainingPool } from '../
 import { MemoryStore } from '../../src/star/stores/memory';
 import { makeProblem, type Problem, problemPrompt, sampleProblems, scratchpad, splitOf } from '../../src/star/tasks/arithmetic';
 import { arithmeticTask } from '../../src/star/tasks/arithmetic_task';
-import type { RationalizeOutput, SeedOutput } from '../../src/star/types';
+import type { FilterOutput, RationalizeOutput, SeedOutput } from '../../src/star/types';
 import { CFG, FakeEngine, parsePrompt, run, task } from './fake_engine';
 
 const key = (p: Problem) => `${p.a}+${p.b}`;
@@ -110,6 +110,26 @@ describe('hint replay', () => {
       const rat = (await store.getPhase<RationalizeOutput>(i + 1, 'rationalize'))!;
       for (const k of rat.kept) expect(parsePrompt(k.prompt).hinted).toBe(false);
     }
+  });
+});
+
+describe('accumulation', () => {
+  it('trains each fine-tune on every example kept so far, the newest rationale per problem', async () => {
+    const cfg: StarConfig = { ...CFG, accumulate: true };
+    const { engine, store } = await run(cfg);
+    const keptAt = async (it: number) => [
+      ...(await store.getPhase<FilterOutput>(it, 'filter'))!.kept, ...(await store.getPhase<RationalizeOutput>(it, 'rationalize'))!.kept,
+    ];
+    const union = new Map<string, string>();
+    for (const it of [1, 2, 3]) {
+      for (const k of await keptAt(it)) union.set(JSON.stringify(k.problem), k.rationale);
+      const trained = engine.finetuneCalls[it].examples;
+      expect(trained).toHaveLength(union.size);
+      expect(new Map(trained.map((ex) => [JSON.stringify(task.toJSON(parsePrompt(ex.prompt).p)), ex.target]))).toEqual(union);
+    }
+    expect(engine.finetuneCalls[3].examples.length).toBeGreaterThan((await keptAt(3)).length);
+    const plain = await run(CFG);
+    expect(plain.engine.finetuneCalls[3].examples).toHaveLength((await keptAt(3)).length); // the same kept phases: off, this iteration's only
   });
 });
 
