@@ -1,25 +1,31 @@
 // Base models that ship with the app, so that pressing Start goes straight to iteration 1 (the paper starts
-// from a pretrained model too). Each is a run folder of mode 'base' under models/<name>/, trained from scratch
-// to mastery by the command in its README.md; the page and the runner load its base.safetensors by the URL
-// below (Vite turns it into a hashed asset of the build; in Node it is the file itself) and check its SHA-256,
-// which a run's config records, so a run always resumes from the very base it started with.
+// from a pretrained model too). Each is a model folder under models/<preset>/ (model.safetensors, config.json,
+// the checks of its training), trained to mastery by the commands in its README.md; the page and the runner
+// load its weights by the URL below (Vite turns it into a hashed asset of the build; in Node it is the file
+// itself) and check their SHA-256, which a run's config records, so a run always resumes from the very base
+// it started with.
 
 /** A run config's reference to a shipped base model. */
 export interface ShippedBaseRef {
   /** The folder under models/ (a key of SHIPPED_BASES). */
   shipped: string;
-  /** SHA-256 of its base.safetensors, hex. */
+  /** SHA-256 of its model.safetensors, hex. */
   sha256: string;
 }
 
 interface ShippedBase {
-  /** base.safetensors: a URL the browser can fetch, or a file: URL in Node. */
+  /** model.safetensors: a URL the browser can fetch, or a file: URL in Node. */
   url: URL;
   sha256: string;
 }
 
-/** Every shipped base model. The URLs are written out whole so that the bundler finds and emits each file. */
-export const SHIPPED_BASES: Record<string, ShippedBase> = {};
+/** Every shipped base model, by preset. The URLs are written out whole so that the bundler finds and emits each file. */
+export const SHIPPED_BASES: Record<string, ShippedBase> = {
+  demo: {
+    url: new URL('../../models/demo/model.safetensors', import.meta.url),
+    sha256: '8d6b06d40a30914c0b482ff6a99638f9c64a65b471a8caef568e0726af55d4b7',
+  },
+};
 
 /** The reference a preset puts in its config, or undefined when no such base ships. */
 export function shippedRef(name: string): ShippedBaseRef | undefined {

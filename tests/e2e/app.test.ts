@@ -51,7 +51,11 @@ describe('the STaR app in headless Chromium (WebGPU on SwiftShader)', () => {
     await page.goto(server.url);
     await expect.poll(() => page.locator('.pill').first().textContent(), { timeout: 30_000 }).toMatch(/^GPU: (?!checking|unavailable)/);
     expect(await page.getByTestId('gpu-error').count()).toBe(0);
-    expect(await page.getByTestId('preset').inputValue()).toBe('micro');
+    // The default is the demo preset, from its shipped base model; this test runs the micro one.
+    expect(await page.getByTestId('preset').inputValue()).toBe('demo');
+    expect(await page.getByTestId('base-model').inputValue()).toBe('shipped');
+    await page.getByTestId('preset').selectOption('micro');
+    expect(await page.getByTestId('base-model').isVisible()).toBe(false); // micro ships no base model: it trains one
     expect(await page.getByTestId('mode').inputValue()).toBe('star');
     await expect.poll(() => page.locator('.estimate strong').first().textContent(), { timeout: 10_000 }).toMatch(/KiB|MiB/);
 
@@ -153,6 +157,7 @@ describe('the STaR app in headless Chromium (WebGPU on SwiftShader)', () => {
   }, 2 * MINUTE);
 
   it('a reload interrupts a running run; Resume continues it from its last completed phase to done', async () => {
+    await page.getByTestId('preset').selectOption('micro'); // the reload before this test showed the default again
     await page.getByTestId('start').click();
     await until(page, 'the run to start', async () => (await status().textContent()) === 'running', 30_000);
     await until(page, 'iteration 1 to finish', async () => (await iteration().textContent()) === '1', 2 * MINUTE);
@@ -172,9 +177,15 @@ describe('the STaR app in headless Chromium (WebGPU on SwiftShader)', () => {
     expect(await page.locator('table.counts tbody tr').nth(1).textContent()).toBe(row1);
   }, 6 * MINUTE);
 
-  it('stops a run within a second by ending its worker; the run is then interrupted and resumable', async () => {
+  it('starts the default preset from its shipped base model; stops a run within a second by ending its worker; the run is then interrupted and resumable', async () => {
+    await page.reload(); // the form as a new visitor sees it: the demo preset, its shipped base model
+    await expect.poll(() => page.getByTestId('preset').inputValue(), { timeout: 30_000 }).toBe('demo');
+    await expect.poll(() => page.getByTestId('start').isEnabled(), { timeout: 30_000 }).toBe(true);
     await page.getByTestId('start').click();
     await until(page, 'the run to start', async () => (await status().textContent()) === 'running', 30_000);
+    // The worker fetched the bundled base model, checked its SHA-256 and starts at iteration 1: no seed training.
+    await until(page, 'the shipped base model to load', async () => /Base model demo: trained ahead of time, checked/.test((await page.textContent('body')) ?? ''), 60_000);
+    await until(page, 'the base model to be evaluated', async () => (await page.locator('.phase.current .phase-name').textContent()) === 'Evaluate', 60_000);
     await page.waitForTimeout(1500);
     // Timed inside the page, from the click to the status change (CPU-emulated WebGPU slows the test driver, not the app).
     await page.evaluate(() => {
