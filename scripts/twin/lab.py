@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
-from tokenizer import BOS, EOS, PAD, decode, encode
+from tokenizer import BOS, EOS, PAD, VOCAB_SIZE, decode, encode
 
 DIGITS = set(encode('0123456789'))
 SPACE, COMMA, COLON = encode(' ,:')
@@ -105,7 +105,7 @@ def generate(model, prompts, max_new, batch=512):
             pos = L
             n = min(max_new, model.cfg['maxSeq'] - L)
             for _ in range(n):
-                nxt = logits.argmax(-1)
+                nxt = logits[:, :VOCAB_SIZE].argmax(-1)  # as the engine: never an id past the tokenizer's
                 nxt = torch.where(done, torch.full_like(nxt, EOS), nxt)
                 gen.append(nxt)
                 done |= nxt == EOS
