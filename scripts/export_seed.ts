@@ -3,7 +3,7 @@
 //
 //   npx vite-node scripts/export_seed.ts -- demo > demo-seed.jsonl
 
-import { deriveSeed } from '../src/star/loop';
+import { deriveSeed } from '../src/star/draws';
 import { runConfig } from '../src/star/run_config';
 import { arithmeticTask } from '../src/star/tasks/arithmetic_task';
 

@@ -10,10 +10,11 @@
 // found in the store is read instead of run, so a rerun with the same config continues where the last
 // one stopped and produces the same summary. Weights live in the store as 'base' and 'latest' (M_n).
 
-import { rng, shuffle } from '../util/random';
 import { type StarConfig, stepsForIteration, upgradeStarConfig, validateStarConfig } from './config';
+import { deriveSeed, evaluationSet, iterationSample, poolOverlap, sampleWeights, trainingPool } from './draws';
+import { bestIteration, makeRecord, type RecordParts } from './iteration_record';
 import type {
-  EvaluateOutput, Example, FilterOutput, FinetuneOptions, FinetuneOutput, GenerateOutput, IterationRecord, KeptExample, PhaseName,
+  EvaluateOutput, Example, FilterOutput, FinetuneOptions, FinetuneOutput, GenerateOutput, KeptExample, PhaseName,
   RationalizeOutput, RunStore, SeedCheck, SeedOutput, StarEngine, StarEvent, StarSummary, TaskAdapter,
 } from './types';
 
@@ -33,64 +34,6 @@ interface Ctx<P> extends Required<Omit<StarDeps<P>, 'signal'>> {
   cfg: StarConfig;
   signal?: AbortSignal;
   loaded: 'base' | 'latest' | null;
-}
-
-/** A 32-bit seed for one purpose of the run (FNV-1a of "seed/part/part"), so draws never share a stream. */
-export function deriveSeed(seed: number, ...parts: (string | number)[]): number {
-  let h = 0x811c9dc5;
-  for (const ch of [seed, ...parts].join('/')) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-  return h;
-}
-
-/** The held-out evaluation set, drawn before the pool so that the pool can leave it out. */
-export function evaluationSet<P>(cfg: StarConfig, task: TaskAdapter<P>): P[] {
-  return task.evalProblems(cfg.evalSize, cfg.evalSeed);
-}
-
-/** The training pool, drawn once per run (the task keeps evaluation problems out of it where it can). */
-export function trainingPool<P>(cfg: StarConfig, task: TaskAdapter<P>): P[] {
-  return task.trainProblems(cfg.poolSize, deriveSeed(cfg.seed, 'pool'));
-}
-
-/** How many of the pool's problems are also evaluation problems (where the task could not keep them apart). */
-export function poolOverlap<P>(cfg: StarConfig, task: TaskAdapter<P>, pool: P[]): number {
-  const held = new Set(evaluationSet(cfg, task).map((p) => JSON.stringify(task.toJSON(p))));
-  return pool.reduce((n, p) => n + (held.has(JSON.stringify(task.toJSON(p))) ? 1 : 0), 0);
-}
-
-/** The floor of a category's weight under 'frontier' sampling: a mastered category still gets a share. */
-const FRONTIER_FLOOR = 0.05;
-
-/**
- * Per-category weights of iteration `it`'s draw: none for 'uniform' sampling (or before any evaluation);
- * for 'frontier', max(floor, 1 - accuracy) of the model that will generate (M_{it-1}'s evaluation).
- */
-export function sampleWeights(cfg: StarConfig, prev: EvaluateOutput | undefined): Record<string, number> | undefined {
-  if (cfg.sampling !== 'frontier' || prev === undefined) return undefined;
-  return Object.fromEntries(Object.entries(prev.byCategory).map(([c, r]) => [c, Math.max(FRONTIER_FLOOR, 1 - r.correct / r.total)]));
-}
-
-/**
- * Iteration `it`'s problems: `cfg.trainSize` drawn from the pool without replacement. With category weights,
- * the pool is walked in a seeded order and each problem taken with probability weight / largest weight (a
- * category the weights do not name counts as the largest); if the walk ends short, the skipped problems fill
- * the rest in the same order.
- */
-export function iterationSample<P>(
-  cfg: StarConfig, pool: P[], it: number, weights?: Record<string, number>, category?: (p: P) => string,
-): P[] {
-  const r = rng(deriveSeed(cfg.seed, 'sample', it));
-  const order = shuffle(Array.from({ length: pool.length }, (_, i) => i), r);
-  if (!weights || !category) return order.slice(0, cfg.trainSize).map((i) => pool[i]);
-  const top = Math.max(...Object.values(weights), 0) || 1;
-  const taken: number[] = [];
-  const skipped: number[] = [];
-  for (const i of order) {
-    if (taken.length === cfg.trainSize) break;
-    const w = weights[category(pool[i])] ?? top;
-    (r() < w / top ? taken : skipped).push(i);
-  }
-  return [...taken, ...skipped].slice(0, cfg.trainSize).map((i) => pool[i]);
 }
 
 /** Reads a completed phase from the store, or runs it, stamps its wall time and stores it as one unit. */
@@ -393,62 +336,6 @@ function evaluatePhase<P>(ctx: Ctx<P>, it: number, evalSet: P[]): Promise<Evalua
 }
 
 // ---- The loop. ----
-
-interface RecordParts {
-  generated: number;
-  correct: number;
-  rationalized: number;
-  correctAnswers: number;
-  rationalizedAnswers: number;
-  kept: KeptExample[];
-  train: { examples: number; steps: number; losses: number[]; keyLosses?: number[]; tokensTrained: number };
-  ev: EvaluateOutput;
-  seconds: Partial<Record<PhaseName, number>>;
-  tokensGenerated: number;
-}
-
-function makeRecord(iteration: number, r: RecordParts): IterationRecord {
-  const totalSeconds = Object.values(r.seconds).reduce((a, b) => a + (b ?? 0), 0);
-  const tokensTrained = r.train.tokensTrained;
-  const tokensGenerated = r.tokensGenerated + r.ev.tokensGenerated;
-  return {
-    iteration,
-    generated: r.generated,
-    correct: r.correct,
-    rationalized: r.rationalized,
-    correctAnswers: r.correctAnswers,
-    rationalizedAnswers: r.rationalizedAnswers,
-    keptByCategory: keptByCategory(r.kept),
-    failed: r.generated - r.correct - r.rationalized,
-    trainExamples: r.train.examples,
-    trainSteps: r.train.steps,
-    losses: r.train.losses,
-    ...(r.train.keyLosses && { keyLosses: r.train.keyLosses }),
-    finalLoss: r.train.losses.length > 0 ? r.train.losses[r.train.losses.length - 1] : null,
-    evalAccuracy: r.ev.accuracy,
-    evalAccuracyByDigits: Object.fromEntries(Object.entries(r.ev.byCategory).map(([k, c]) => [k, c.correct / c.total])),
-    seconds: r.seconds,
-    tokensGenerated,
-    tokensTrained,
-    tokensPerSecond: totalSeconds > 0 ? (tokensGenerated + tokensTrained) / totalSeconds : 0,
-  };
-}
-
-/** Kept examples per category: solved unaided and rationalized (examples stored before categories were: '?'). */
-function keptByCategory(kept: KeptExample[]): IterationRecord['keptByCategory'] {
-  const out: IterationRecord['keptByCategory'] = {};
-  for (const k of kept) {
-    const c = (out[k.category ?? '?'] ??= { correct: 0, rationalized: 0 });
-    if (k.source === 'generated') c.correct++;
-    else c.rationalized++;
-  }
-  return out;
-}
-
-/** The iteration with the highest eval accuracy, the earliest on ties (records[i].iteration === i). */
-function bestIteration(records: IterationRecord[]): number {
-  return records.reduce((b, r, i) => (r.evalAccuracy > records[b].evalAccuracy ? i : b), 0);
-}
 
 /** Sorted-key JSON, so field order never makes two equal configs differ. */
 function canonical(x: unknown): string {

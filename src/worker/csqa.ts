@@ -11,7 +11,7 @@ import { resolveModelName } from '../hub/presets';
 import { parseShardIndex } from '../hub/safetensors';
 import { createHubTokenizer, type HubTokenizer } from '../hub/tokenizer';
 import type { ModelConfig } from '../model/config';
-import { trainingPool } from '../star/loop';
+import { trainingPool } from '../star/draws';
 import { isLocalModel } from '../star/run_configs';
 import { questionBlock } from '../star/tasks/csqa';
 import { checkHeldOut, CSQA_HUB_REPO, loadCsqaFromHub, parseCsqaJsonl } from '../star/tasks/csqa_data';

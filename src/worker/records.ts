@@ -4,12 +4,13 @@
 // config's seeds exactly as the loop drew them. An arithmetic run's problems come from its seeds alone;
 // a CommonsenseQA run's are drawn from the questions stored with it ('csqa-questions').
 
-import { iterationSample, runStar, trainingPool } from '../star/loop';
+import { iterationSample, sampleWeights, trainingPool } from '../star/draws';
+import { runStar } from '../star/loop';
 import type { AnyRunConfig } from '../star/run_configs';
 import { arithmeticTask } from '../star/tasks/arithmetic_task';
 import { type CsqaProblem, csqaTask } from '../star/tasks/csqa';
 import type { CsqaRunConfig } from '../star/tasks/csqa_run';
-import type { FilterOutput, GenerateOutput, IterationRecord, RationalizeOutput, RunStore, StarEngine, TaskAdapter } from '../star/types';
+import type { EvaluateOutput, FilterOutput, GenerateOutput, IterationRecord, RationalizeOutput, RunStore, StarEngine, TaskAdapter } from '../star/types';
 import type { CsqaQuestions } from '../storage/archive_check';
 import type { RationaleRow } from './api';
 
@@ -90,7 +91,9 @@ export async function rationaleRows(cfg: AnyRunConfig, store: RunStore, it: numb
   const t = await taskFor(cfg, store);
   if (!t) return [];
   const { task, expected } = t;
-  const sample = iterationSample(cfg.star, trainingPool(cfg.star, task), it);
+  // The sample as the loop drew it: under 'frontier' sampling it depends on the previous iteration's evaluation.
+  const prev = await store.getPhase<EvaluateOutput>(it - 1, 'evaluate');
+  const sample = iterationSample(cfg.star, trainingPool(cfg.star, task), it, sampleWeights(cfg.star, prev), (p) => task.category(p));
   const failed = new Set(filt.failures);
   const shown = (p: unknown) => (task.trainPrompt ? task.trainPrompt(p) : task.prompt(p, false)); // without a few-shot prefix
   const rows: RationaleRow[] = sample.map((p, i) => ({

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { STAR_PRESETS, type StarConfig, stepsForIteration, validateStarConfig, withMode } from '../../src/star/config';
-import { iterationSample, trainingPool } from '../../src/star/loop';
+import { iterationSample, trainingPool } from '../../src/star/draws';
 import { comparisonTable, curveTable } from '../../src/star/report';
 import { FolderStore } from '../../src/star/stores/files';
 import { MemoryStore } from '../../src/star/stores/memory';

@@ -2,11 +2,13 @@
 // sampling, the 'epochs' step schedule, and held-out problems kept out of what is trained on.
 import { describe, expect, it } from 'vitest';
 import { stepsForIteration, upgradeStarConfig, validateStarConfig, type StarConfig } from '../../src/star/config';
-import { evaluationSet, iterationSample, sampleWeights, trainingPool } from '../../src/star/loop';
+import { evaluationSet, iterationSample, sampleWeights, trainingPool } from '../../src/star/draws';
 import { MemoryStore } from '../../src/star/stores/memory';
 import { makeProblem, type Problem, problemPrompt, sampleProblems, scratchpad, splitOf } from '../../src/star/tasks/arithmetic';
 import { arithmeticTask } from '../../src/star/tasks/arithmetic_task';
 import type { FilterOutput, RationalizeOutput, SeedOutput } from '../../src/star/types';
+import { rationaleRows } from '../../src/worker/records';
+import { microConfig } from '../storage/fixtures';
 import { CFG, FakeEngine, parsePrompt, run, task } from './fake_engine';
 
 const key = (p: Problem) => `${p.a}+${p.b}`;
@@ -149,6 +151,17 @@ describe('frontier sampling', () => {
     expect(short(frontier)).toBeLessThan(20);
     expect(short(frontier)).toBeGreaterThan(0); // the floor keeps a share of what is mastered
     expect(sampleWeights({ ...cfg, sampling: 'uniform' }, prev)).toBeUndefined();
+  });
+
+  it('the rationale browser lists the problems a frontier iteration drew', async () => {
+    const cfg: StarConfig = { ...CFG, sampling: 'frontier' };
+    const { engine, store } = await run(cfg);
+    // After the first fine-tune: iteration 1's evaluation, then iteration 2's generation (then its rationalization).
+    const plain = engine.generateCalls.filter((c) => c.finetunesBefore === 2 && c.prompts.every((p) => !parsePrompt(p).hinted)).flatMap((c) => c.prompts);
+    const asked = plain.slice(cfg.evalSize);
+    expect(asked).toHaveLength(cfg.trainSize);
+    const rows = await rationaleRows({ ...microConfig(), star: cfg }, store, 2);
+    expect(new Set(rows.filter((r) => r.source === 'generated').map((r) => r.prompt))).toEqual(new Set(asked));
   });
 
   it('a frontier run draws each iteration by the previous evaluation, and replays to the same summary', async () => {
