@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../../src/hub/safetensors';
+import { SHIPPED_BASES, shippedRef } from '../../src/star/shipped';
 import { cli } from './helpers';
 
 let root: string;
@@ -102,6 +103,22 @@ describe('npm run star', () => {
     const [ours, theirs] = await Promise.all([out, star].map(async (d) => JSON.parse(await readFile(join(d, 'summary.json'), 'utf8'))));
     expect(ours.iterations[0].evalAccuracy).toBe(theirs.iterations[0].evalAccuracy);
     expect(ours.iterations[1].rationalized).toBe(0);
+  });
+
+  it('starts the default preset from its shipped base model: checked, stored as the base, no seed training', async () => {
+    const out = join(root, 'shipped');
+    const r = await cli('--mode', 'base', '--out', out); // the default preset: demo
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
+    expect(run.base).toEqual(shippedRef('demo'));
+    expect(JSON.parse(await readFile(join(out, 'iteration-0', 'seed.json'), 'utf8'))).toMatchObject({ reused: true, steps: 0 });
+    const shipped = await readFile(SHIPPED_BASES.demo.url);
+    expect(await readFile(join(out, 'base.safetensors'))).toEqual(shipped);
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    expect(summary.iterations[0].evalAccuracyByDigits).toMatchObject({ 1: 1, 2: 0, 3: 0 }); // adds single digits only
+    const both = await cli('--from-scratch', '--base', out, '--out', join(root, 'both'));
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--base and --from-scratch contradict each other/);
   });
 
   describe('bad input: exit code 2 and nothing written', () => {
