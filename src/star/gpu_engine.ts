@@ -19,7 +19,7 @@ import { createLoraAdapters, initLora, type LoraConfig, type ModelWeights, valid
 import {
   createParamBuffers, downloadParams, initParams, layoutParams, type ParamBuffers, type ParamDtype, type ParamLayout, type ParamTensors, uploadParams,
 } from '../model/params';
-import { batchIterator, type Example, type KeyToken } from '../train/batches';
+import { BUCKET_T, batchIterator, type Example, type KeyToken } from '../train/batches';
 import { DEFAULT_OPTIM, type OptimConfig } from '../train/config';
 import { createTrainer, DivergenceError, type Trainer } from '../train/trainer';
 import type { FinetuneOptions, GenOptions, StarEngine } from './types';
@@ -44,6 +44,11 @@ export interface GpuEngineOptions {
   optim?: OptimConfig;
   /** Read the loss back every this many steps (a readback stalls the GPU pipeline). */
   lossEvery?: number;
+  /**
+   * Train on batches of similar lengths, each only as long as it needs (see train/batches.ts `bucket`: the number
+   * of batches per sorted window). Costs a trainer's activations per length: for small models (arithmetic).
+   */
+  bucket?: number;
   /**
    * The task's key tokens (arithmetic: each new sum digit and carry): their mean loss is read back with the
    * loss and reported beside it, since a mean over every target token hides the few that need computing.
@@ -92,7 +97,6 @@ function writeLayout(layout: ParamLayout, tensors: ParamTensors): Uint8Array {
 
 const isAdapterName = (name: string) => /\.lora_[AB]\.weight$/.test(name);
 
-const T_BUCKET = 16;
 
 /** The mean of `values` where `mask` is 1; null when the mask is empty. */
 function maskedMean(values: Float32Array, mask: Float32Array): number | null {
@@ -120,15 +124,22 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
   const freshAdapters = (seed: number) => {
     if (adapters) uploadParams(gpu, adapters.params, initLora(cfg, adapters.config, seed));
   };
-  let trainer: Trainer | null = null;
+  // Trainers by sequence length. They share the weights and one optimizer state, so bucketed batches of several
+  // lengths train as one fine-tune; without bucketing there is one at a time, replaced when the length changes.
+  const trainers = new Map<number, Trainer>();
   let generator: Generator | null = null;
 
-  const trainerFor = (T: number) => {
-    if (!trainer || trainer.shape.T !== T) {
-      trainer?.destroy();
-      trainer = createTrainer(gpu, cfg, { B: opts.trainBatch, T }, optim, { shared: weights });
+  const trainerFor = (T: number): Trainer => {
+    const have = trainers.get(T);
+    if (have) return have;
+    if (!opts.bucket) {
+      for (const t of trainers.values()) t.destroy();
+      trainers.clear();
     }
-    return trainer;
+    const first = trainers.values().next().value;
+    const tr = createTrainer(gpu, cfg, { B: opts.trainBatch, T }, optim, { shared: weights, optimizer: first?.optimizer });
+    trainers.set(T, tr);
+    return tr;
   };
   const checkAbort = (signal?: AbortSignal) => {
     if (signal?.aborted) throw signal.reason ?? new Error('aborted');
@@ -191,18 +202,18 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
       let longest = 0; // a loop, not Math.max(...): a spread of a million examples overflows the stack
       for (const e of examples) longest = Math.max(longest, tok.encode(e.prompt).length + tok.encode(e.target).length + 2);
       if (longest > cfg.maxSeq) throw new Error(`A training example has ${longest} tokens, more than the model's maxSeq (${cfg.maxSeq}).`);
-      const T = Math.min(cfg.maxSeq, Math.ceil(longest / T_BUCKET) * T_BUCKET);
-      const tr = trainerFor(T);
+      const T = Math.min(cfg.maxSeq, Math.ceil(longest / BUCKET_T) * BUCKET_T);
       freshAdapters(f.seed); // LoRA: every fine-tune starts from the base model, i.e. from fresh adapters
-      tr.resetOptimizer();
+      trainerFor(T).resetOptimizer(); // the optimizer state every trainer shares
       const lossEvery = opts.lossEvery ?? Math.max(1, Math.floor(f.steps / 50));
       const losses: number[] = [];
       const keyLosses: number[] = [];
       let tokens = 0;
       let step = 0;
-      const batchOpts = { B: opts.trainBatch, T, seed: f.seed, shuffle: true, steps: f.steps, keyToken: opts.keyToken };
+      const batchOpts = { B: opts.trainBatch, T, seed: f.seed, shuffle: true, steps: f.steps, keyToken: opts.keyToken, bucket: opts.bucket };
       for (const batch of batchIterator(examples, tok, batchOpts)) {
         checkAbort(f.signal);
+        const tr = trainerFor(batch.tokens.length / opts.trainBatch); // a bucketed batch is as long as it needs
         tr.setBatch(batch);
         tr.trainStep(f.steps);
         step++;

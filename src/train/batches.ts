@@ -32,7 +32,17 @@ export interface BatchOptions {
   shuffle: boolean;
   /** Marks key target tokens (Batch.key); omitted: batches carry no key mask. */
   keyToken?: KeyToken;
+  /**
+   * batchIterator only: group examples of similar length. Each window of this many batches' examples is sorted
+   * by length and cut into batches, and each batch is padded only to its own longest example (rounded up to a
+   * multiple of BUCKET_T, at most T), so short examples are not trained at the longest one's length. Batches of
+   * an epoch come in a shuffled order. Omitted or 0: every batch is T long, examples in shuffled order.
+   */
+  bucket?: number;
 }
+
+/** Bucketed batches are padded to a multiple of this many positions. */
+export const BUCKET_T = 16;
 
 interface Encoded {
   /** [BOS, ...prompt, ...target, EOS]. */
@@ -115,14 +125,30 @@ export function* batchIterator(examples: Example[], tok: BatchTokenizer, opts: B
   if (examples.length === 0 && opts.steps > 0) throw new Error('batchIterator: no examples to train on');
   const encoded = encodeAll(examples, tok, opts.T);
   const r = rng(opts.seed);
+  const { B, T } = opts;
   let step = 0;
   while (step < opts.steps) {
     const order = indices(encoded.length);
     if (opts.shuffle) shuffleInPlace(order, r);
+    if (opts.bucket) {
+      // Windows sorted by length, cut into batches whose order is shuffled; each batch as long as it needs.
+      const batches: number[][] = [];
+      for (let w = 0; w < order.length; w += B * opts.bucket) {
+        const win = order.slice(w, w + B * opts.bucket).sort((a, b) => encoded[a].ids.length - encoded[b].ids.length);
+        for (let i = 0; i < win.length; i += B) batches.push(win.slice(i, i + B));
+      }
+      if (opts.shuffle) shuffleInPlace(batches, r);
+      for (const rows of batches) {
+        if (step++ >= opts.steps) return;
+        const need = rows.reduce((n, i) => Math.max(n, encoded[i].ids.length - 1), 1);
+        yield packOne(encoded, rows, 0, B, Math.min(T, Math.ceil(need / BUCKET_T) * BUCKET_T), tok.pad, opts.keyToken);
+      }
+      continue;
+    }
     // One batch at a time: an epoch of a million examples is never held at once.
-    for (let first = 0; first < order.length; first += opts.B) {
+    for (let first = 0; first < order.length; first += B) {
       if (step++ >= opts.steps) return;
-      yield packOne(encoded, order, first, opts.B, opts.T, tok.pad, opts.keyToken);
+      yield packOne(encoded, order, first, B, T, tok.pad, opts.keyToken);
     }
   }
 }

@@ -48,8 +48,11 @@ export interface Trainer {
   acts: Acts<View>;
   /** What one trainStep encodes, in order (after the gradients are cleared): for per-kernel profiles. */
   stepDispatches: readonly Dispatch[];
-  /** Optimizer steps taken so far. */
-  step: number;
+  /** Optimizer steps taken so far (by every trainer sharing this one's optimizer state). */
+  readonly step: number;
+  /** Gradients, AdamW moments and step count: pass it to another trainer (another batch shape, the same weights)
+   * so that one optimizer runs across both. */
+  optimizer: OptimizerState;
   setBatch(batch: Batch): void;
   /** Submits forward + loss only (no gradients): logits and loss become readable. */
   forward(): void;
@@ -91,6 +94,14 @@ export class DivergenceError extends Error {
   }
 }
 
+/** What training accumulates besides the weights: gradients (cleared every step), AdamW's moments, the step count. */
+export interface OptimizerState {
+  grads: ParamBuffers;
+  m: ParamBuffers;
+  v: ParamBuffers;
+  step: number;
+}
+
 export interface TrainerOptions {
   /**
    * Weights owned by someone else (a generator, another trainer of another shape): the trainer trains
@@ -105,6 +116,8 @@ export interface TrainerOptions {
    * With shared weights it must match theirs (it is taken from them when omitted).
    */
   baseDtype?: ParamDtype;
+  /** Another trainer's optimizer state (same trainable weights): this trainer steps the same optimizer. */
+  optimizer?: OptimizerState;
 }
 
 export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: OptimConfig = DEFAULT_OPTIM, opts: TrainerOptions = {}): Trainer {
@@ -133,9 +146,13 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   const adapters = params.lora;
   const trainable = adapters?.params ?? params;
   const tLayout = trainable.layout;
-  const grads = createParamBuffers(gpu, tLayout, 'grads');
-  const m = createParamBuffers(gpu, tLayout, 'adam.m');
-  const v = createParamBuffers(gpu, tLayout, 'adam.v');
+  if (opts.optimizer && opts.optimizer.grads.layout.segmentSizes.join() !== tLayout.segmentSizes.join()) {
+    throw new Error('createTrainer: the shared optimizer state belongs to other trainable weights');
+  }
+  const state: OptimizerState = opts.optimizer ?? {
+    grads: createParamBuffers(gpu, tLayout, 'grads'), m: createParamBuffers(gpu, tLayout, 'adam.m'), v: createParamBuffers(gpu, tLayout, 'adam.v'), step: 0,
+  };
+  const { grads, m, v } = state;
   const nSeg = tLayout.segmentSizes.length;
   // The global norm sums over segments: one partial per segment, each in its own 256-byte slot (storage
   // bindings must be aligned), then one weighted sum whose weights pick slot starts.
@@ -188,7 +205,10 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   const inference = [...forwardPass, ...lossOnly];
 
   const trainer: Trainer = {
-    cfg, shape, optim, params, trainable, grads, acts, stepDispatches: trainDispatches, step: 0,
+    cfg, shape, optim, params, trainable, grads, acts, stepDispatches: trainDispatches, optimizer: state,
+    get step() {
+      return state.step;
+    },
     setBatch(batch) {
       for (const [name, arr] of [['tokens', batch.tokens], ['targets', batch.targets], ['mask', batch.mask]] as const) {
         if (arr.length !== BT) throw new Error(`Batch ${name} has ${arr.length} entries; this trainer takes B*T = ${B}*${T} = ${BT}.`);
@@ -214,11 +234,11 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
       submit(inference, false);
     },
     trainStep(totalSteps) {
-      trainer.step++;
-      const lr = lrAt(trainer.step, {
-        lr: optim.lr, warmupSteps: optim.warmupSteps, totalSteps: Math.max(totalSteps, trainer.step), kind: optim.schedule, minLrRatio: optim.minLrRatio,
+      state.step++;
+      const lr = lrAt(state.step, {
+        lr: optim.lr, warmupSteps: optim.warmupSteps, totalSteps: Math.max(totalSteps, state.step), kind: optim.schedule, minLrRatio: optim.minLrRatio,
       });
-      for (const u of update) setAdamwHyper(gpu, u, hyper(trainer.step, lr));
+      for (const u of update) setAdamwHyper(gpu, u, hyper(state.step, lr));
       submit(trainDispatches, true);
       return lr;
     },
@@ -250,7 +270,8 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
       uploadParams(gpu, loraOnly().params, tensors);
     },
     destroy() {
-      const own = [...(shared ? [] : base.segments), ...(ownAdapters?.params.segments ?? []), ...grads.segments, ...m.segments, ...v.segments];
+      const ownState = opts.optimizer ? [] : [...grads.segments, ...m.segments, ...v.segments];
+      const own = [...(shared ? [] : base.segments), ...(ownAdapters?.params.segments ?? []), ...ownState];
       for (const s of own) s.buffer.destroy();
       const seen = new Set<GPUBuffer>();
       const free = (x: unknown): void => {
@@ -265,7 +286,7 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
       if (nSeg > 1) [segNorms, ones].forEach((b) => b.buffer.destroy());
     },
     resetOptimizer() {
-      trainer.step = 0;
+      state.step = 0;
       const enc = gpu.device.createCommandEncoder();
       for (const s of [...m.segments, ...v.segments]) enc.clearBuffer(s.buffer);
       gpu.device.queue.submit([enc.finish()]);
