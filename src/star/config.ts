@@ -177,6 +177,23 @@ export function stepsForIteration(cfg: Pick<StarConfig, 'steps'>, it: number, si
   return Math.max(1, Math.round(steps));
 }
 
+/**
+ * Steps an iteration is planned to take before it has run, for time estimates. An 'epochs' schedule depends
+ * on how many examples are kept, unknown ahead: this assumes three in four drawn problems kept (half with
+ * the rationale filter off and no rationalization: the paper's first iterations keep fewer), every kept
+ * example twice with hint replay, and with accumulation all earlier iterations' examples too.
+ */
+export function plannedStepsForIteration(
+  cfg: Pick<StarConfig, 'steps' | 'trainSize' | 'mode' | 'hintReplay' | 'accumulate'>,
+  it: number,
+  batch: number,
+): number {
+  if (cfg.steps.kind !== 'epochs') return stepsForIteration(cfg, it);
+  const kept = cfg.trainSize * (cfg.mode === 'direct' ? 1 : cfg.mode === 'star' ? 0.75 : 0.5);
+  const examples = Math.round(kept * (cfg.hintReplay ? 2 : 1) * (cfg.accumulate ? it : 1));
+  return stepsForIteration(cfg, it, { examples, batch: Math.max(1, batch) });
+}
+
 const MAX_DIGITS = 15; // sums stay exact in float64 (see tasks/arithmetic.ts)
 
 /**

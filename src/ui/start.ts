@@ -93,6 +93,7 @@ export function startForm(deps: StartDeps): StartForm {
   const load = () => {
     const c = RUN_PRESETS[preset.value as RunPresetName] as RunConfig;
     baseChoice.value = presetBase(preset.value) === 'scratch' ? 'scratch' : 'shipped';
+    baseField.hidden = presetBase(preset.value) === 'scratch';
     mode.value = c.star.mode;
     minD.value = String(c.star.minDigits);
     maxD.value = String(c.star.maxDigits);
@@ -200,7 +201,6 @@ export function startForm(deps: StartDeps): StartForm {
       }
       if (cfg.task === 'arithmetic') {
         const params = layoutParams(presetConfig(cfg.model)).segmentSizes.reduce((a, b) => a + b, 0);
-        baseField.hidden = presetBase(preset.value) === 'scratch';
         const s = cfg.star;
         const origin = cfg.base === 'scratch'
           ? `trained from scratch first, until it solves ${pct(s.seedTarget || 1, 0)} of held-out ${s.seedMinDigits}–${s.seedMaxDigits} digit sums (at most ${count(s.seedSteps)} steps)`

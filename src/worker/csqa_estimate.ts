@@ -10,7 +10,7 @@ import { chooseBatchSize, generatorBytes } from '../generate/generate';
 import { checkBindingLimit, type MemoryEstimate } from '../hub/load';
 import { formatBytes, memoryReport } from '../model/activations';
 import type { ModelConfig } from '../model/config';
-import { stepsForIteration } from '../star/config';
+import { plannedStepsForIteration } from '../star/config';
 import type { CsqaRunConfig } from '../star/tasks/csqa_run';
 import type { IterationRecord } from '../star/types';
 import type { Estimate } from './api';
@@ -57,7 +57,7 @@ export function csqaWork(cfg: CsqaRunConfig, genBatch: number): { trainSteps: nu
   let trainSteps = 0;
   let decode = decodeSteps(cfg, s.evalSize, genBatch);
   for (let it = 1; it <= iterations; it++) {
-    trainSteps += stepsForIteration(s, it);
+    trainSteps += plannedStepsForIteration(s, it, cfg.trainBatch);
     decode += decodeSteps(cfg, s.evalSize, genBatch);
     if (s.mode !== 'direct') decode += decodeSteps(cfg, s.trainSize, genBatch);
     if (s.mode === 'star') decode += decodeSteps(cfg, Math.ceil(s.trainSize / 2), genBatch);

@@ -7,7 +7,7 @@ import { generatorBytes } from '../generate/generate';
 import { activationSizes, formatBytes, memoryReport } from '../model/activations';
 import { type ModelConfig, presetConfig } from '../model/config';
 import type { LoraConfig } from '../model/lora';
-import { stepsForIteration } from '../star/config';
+import { plannedStepsForIteration } from '../star/config';
 import type { RunConfig } from '../star/run_config';
 import { makeProblem, problemPrompt, scratchpad } from '../star/tasks/arithmetic';
 import { arithmeticTask } from '../star/tasks/arithmetic_task';
@@ -62,10 +62,10 @@ function decodeSteps(cfg: RunConfig, n: number): number {
 export function runWork(cfg: RunConfig): { trainSteps: number; decodeSteps: number } {
   const s = cfg.star;
   const iterations = s.mode === 'base' ? 0 : s.iterations;
-  let trainSteps = s.seedSteps;
+  let trainSteps = cfg.base === 'scratch' ? s.seedSteps : 0; // a shipped base model skips the seed phase
   let decode = decodeSteps(cfg, s.evalSize);
   for (let it = 1; it <= iterations; it++) {
-    trainSteps += stepsForIteration(s, it);
+    trainSteps += plannedStepsForIteration(s, it, cfg.trainBatch);
     decode += decodeSteps(cfg, s.evalSize);
     if (s.mode !== 'direct') decode += decodeSteps(cfg, s.trainSize);
     if (s.mode === 'star') decode += decodeSteps(cfg, s.trainSize / 2);
