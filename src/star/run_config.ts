@@ -60,8 +60,10 @@ export const RUN_PRESETS = {
     base: presetBase('demo'),
     model: 'arithmetic-tiny',
     star: {
-      ...DEFAULT_STAR_CONFIG, ...BOOTSTRAP, iterations: 6, patience: 0, trainSize: 600, poolSize: 20_000, evalSize: 180,
+      ...DEFAULT_STAR_CONFIG, ...BOOTSTRAP, iterations: 4, patience: 0, trainSize: 600, poolSize: 20_000, evalSize: 180,
       minDigits: 1, maxDigits: 3, seedSize: 1000, seedHinted: 2000, seedHintMaxDigits: 3, seedSteps: 12_000,
+      // Four iterations of at most 1,200 steps: the whole run fits half an hour on a 2-core CPU (SwiftShader).
+      steps: { kind: 'epochs', epochs: 8, min: 400, max: 1200 },
     },
     optim: { ...DEFAULT_OPTIM, lr: 2e-3, warmupSteps: 20 },
     trainBatch: 16,

@@ -27,7 +27,7 @@ describe('estimating an arithmetic run', () => {
     expect(plannedStepsForIteration({ ...plain, mode: 'direct' }, 1, batch)).toBe(Math.round((4 * star.trainSize) / batch));
     expect(plannedStepsForIteration({ ...plain, steps: { ...plain.steps, max: 7 } }, 1, batch)).toBe(7);
     // Fixed schedules are what they say.
-    const fixed = { ...plain, steps: { kind: 'multiply' as const, start: 40, factor: 1.2 } };
+    const fixed = { ...plain, iterations: 6, steps: { kind: 'multiply' as const, start: 40, factor: 1.2 } };
     expect(plannedStepsForIteration(fixed, 3, batch)).toBe(stepsForIteration(fixed, 3));
     expect(runWork({ ...RUN_PRESETS.demo, base: 'scratch', star: fixed }).trainSteps).toBe(fixed.seedSteps + 40 + 48 + 58 + 69 + 83 + 100);
     expect(runWork({ ...RUN_PRESETS.demo, star: fixed }).trainSteps).toBe(40 + 48 + 58 + 69 + 83 + 100);
