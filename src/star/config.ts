@@ -179,9 +179,9 @@ export function stepsForIteration(cfg: Pick<StarConfig, 'steps'>, it: number, si
 
 /**
  * Steps an iteration is planned to take before it has run, for time estimates. An 'epochs' schedule depends
- * on how many examples are kept, unknown ahead: this assumes three in four drawn problems kept (half with
- * the rationale filter off and no rationalization: the paper's first iterations keep fewer), every kept
- * example twice with hint replay, and with accumulation all earlier iterations' examples too.
+ * on how many examples are kept, unknown ahead: this assumes three in four drawn problems kept in mode star,
+ * half in star-no-rationalization and all of them in direct; every kept example twice with hint replay; and
+ * with accumulation, every earlier iteration's examples too.
  */
 export function plannedStepsForIteration(
   cfg: Pick<StarConfig, 'steps' | 'trainSize' | 'mode' | 'hintReplay' | 'accumulate'>,

@@ -1,7 +1,9 @@
 // "How STaR works": what each phase of the loop does, with the one now running highlighted, and which
 // result of the paper this run reproduces; the texts follow the task (arithmetic or CommonsenseQA).
 
-import type { TaskName } from '../star/run_configs';
+import type { StarConfig } from '../star/config';
+import { DEFAULT_PRESET, RUN_PRESETS, type RunConfig } from '../star/run_config';
+import type { AnyRunConfig, TaskName } from '../star/run_configs';
 import type { Mode, PhaseName } from '../star/types';
 import { card, h } from './dom';
 
@@ -13,6 +15,27 @@ export const PHASES: { name: PhaseName; title: string; text: string }[] = [
   { name: 'finetune', title: 'Fine-tune', text: 'The base model M₀ (never the previous one) is fine-tuned on all kept rationales, giving Mₙ. Each iteration trains for more steps.' },
   { name: 'evaluate', title: 'Evaluate', text: 'Mₙ answers held-out problems greedily. Accuracy per digit count shows longer sums being learned, iteration after iteration.' },
 ];
+
+/** What of an arithmetic run's config the phase texts depend on. */
+export type ArithmeticRecipe = Pick<RunConfig, 'base'> & { star: Pick<StarConfig, 'filter' | 'hintReplay' | 'accumulate' | 'steps'> };
+
+/** The arithmetic phases as a run with this recipe runs them (PHASES is the paper's plain loop). */
+export function arithmeticPhaseTexts(recipe: ArithmeticRecipe): Record<PhaseName, string> {
+  const s = recipe.star;
+  const texts = Object.fromEntries(PHASES.map((p) => [p.name, p.text])) as Record<PhaseName, string>;
+  if (recipe.base !== 'scratch') {
+    texts.seed = 'The base model M₀ ships with the app, trained ahead of time: it adds single digits and, shown the answer as a hint, writes the scratchpad of longer sums, but cannot add them on its own. Nothing is trained before iteration 1.';
+  }
+  if (s.filter === 'rationale') {
+    texts.filter = 'A rationale is kept only if its answer is right and every scratchpad line follows from the one before. The others are dropped; their problems go on to rationalization.';
+    texts.rationalize = 'For the problems it got wrong, the model is shown the correct answer as a hint and writes the scratchpad again. Those whose every line is right are kept, stored with the hint removed.';
+  }
+  const what = s.accumulate ? 'everything kept so far (the newest rationale per problem)' : 'the rationales kept in this iteration';
+  const replay = s.hintReplay ? ', each also shown with its hint so that Mₙ still follows hints on sums it cannot do yet' : '';
+  const steps = s.steps.kind === 'epochs' ? `${s.steps.epochs} passes over that set (at most ${s.steps.max} steps)` : 'more steps each iteration';
+  texts.finetune = `The base model M₀ (never the previous one) is fine-tuned on ${what}${replay}, for ${steps}, giving Mₙ.`;
+  return texts;
+}
 
 /** CommonsenseQA's version of each phase: a pretrained base model, multiple-choice rationales. */
 const CSQA_PHASES: Record<PhaseName, { title: string; text: string }> = {
@@ -52,7 +75,8 @@ export interface Added {
 
 export interface ExplainPanel {
   el: HTMLElement;
-  show(mode: Mode | null, current: PhaseName | null, task?: TaskName, added?: Added | null): void;
+  /** `config`: the open run's (the phase texts follow its recipe); without one, the default preset's. */
+  show(mode: Mode | null, current: PhaseName | null, task?: TaskName, added?: Added | null, config?: AnyRunConfig): void;
 }
 
 export function explainPanel(): ExplainPanel {
@@ -73,7 +97,7 @@ export function explainPanel(): ExplainPanel {
   const added = h('div', { class: 'explain-added', testid: 'explain-added', hidden: true }, addedTitle, addedList);
   const arithmeticPaper = h('div', {},
     h('p', {}, 'The paper’s arithmetic experiment: GPT-J fine-tuned with STaR reached ', h('strong', { text: '89.5%' }), ' on 1–5 digit addition after 16 iterations, learning sums longer than it first could, and rationalization sped that up.'),
-    h('p', { class: 'small muted', text: 'Here a model of a few thousand to about a million parameters is trained from scratch, on your GPU, in this tab. The paper-like preset follows the paper’s schedule: 1–5 digits, 40 fine-tuning steps growing by 20% per iteration.' }),
+    h('p', { class: 'small muted', text: 'Here a model of a few thousand to about a million parameters learns on your GPU, in this tab. The demo teaches a 76k-parameter model 2- and 3-digit sums in four iterations; the paper-like preset has the paper’s shape: 1–5 digits, 10,000 problems per iteration, 16 iterations.' }),
   );
   const csqaPaper = h('div', { hidden: true },
     h('p', {}, 'The paper’s CommonsenseQA experiment: GPT-J (6B) trained with STaR reached ', h('strong', { text: '72.5%' }), ' on the dev set, close to a fine-tuned GPT-3 thirty times larger (73.0%), from rationales it wrote itself.'),
@@ -90,7 +114,8 @@ export function explainPanel(): ExplainPanel {
   el.classList.add('explain');
   return {
     el,
-    show(m, current, task = 'arithmetic', what = null) {
+    show(m, current, task = 'arithmetic', what = null, config) {
+      const arithmetic = arithmeticPhaseTexts(config?.task === 'arithmetic' ? config : (RUN_PRESETS[DEFAULT_PRESET] as RunConfig));
       added.hidden = !what || what.lines.length === 0;
       if (what) {
         addedTitle.textContent = `What iteration ${what.iteration} added to the training set:`;
@@ -98,7 +123,7 @@ export function explainPanel(): ExplainPanel {
       }
       for (const p of PHASES) {
         const t = texts.get(p.name)!;
-        const own = task === 'csqa' ? CSQA_PHASES[p.name] : p;
+        const own = task === 'csqa' ? CSQA_PHASES[p.name] : { title: p.title, text: arithmetic[p.name] };
         t.title.textContent = own.title;
         t.text.textContent = own.text;
       }

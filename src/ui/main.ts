@@ -39,7 +39,7 @@ const live = liveView({
   pause: () => client.api.pause(),
   resume: (id) => resume(id),
   stop,
-  onPhase: (run, phase) => explain.show(run?.config.star.mode ?? null, phase, run?.config.task, run && lastAdded(run)),
+  onPhase: (run, phase) => explain.show(run?.config.star.mode ?? null, phase, run?.config.task, run && lastAdded(run), run?.config),
 });
 
 const start = startForm({
