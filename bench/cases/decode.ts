@@ -15,6 +15,7 @@ import { createParamBuffers, initParams, layoutParams, uploadParams } from '../.
 import { sample, setSampleStep } from '../../src/ops/sampling';
 import type { CaseResult } from '../report';
 import { timeIt } from '../timing';
+import { submitCommands } from '../../src/gpu/counters';
 
 export interface DecodeShape {
   preset: string;
@@ -60,7 +61,7 @@ export function decodeRig(gpu: Gpu, preset: string, B: number): { S: number; ste
       const pass = enc.beginComputePass();
       encode(pass, samp);
       pass.end();
-      gpu.device.queue.submit([enc.finish()]);
+      submitCommands(gpu, enc);
     },
     dispatches: [...plan.dispatches, ...samp],
     destroy() {
@@ -79,9 +80,11 @@ export async function decodeCase(gpu: Gpu, s: DecodeShape, repeats: number): Pro
   // Warmup: one step (compiles everything); then `repeats` timed blocks of `steps` steps.
   const t = await timeIt(() => rig.step(pos++), () => gpu.device.queue.onSubmittedWorkDone(), { warmup: 1, iters: s.steps, repeats });
   rig.destroy();
+  const layers = presetConfig(s.preset).nLayers;
+  const dispatchesPerStep = rig.dispatches.length;
   return {
     name: decodeName(s), group: 'generate', value: s.B / t.median, unit: 'tokens/s', seconds: t.median,
-    params: { preset: s.preset, B: s.B, steps: s.steps, from: s.from, sampling: 'greedy', repeats },
+    params: { preset: s.preset, B: s.B, steps: s.steps, from: s.from, sampling: 'greedy', repeats, dispatchesPerStep, dispatchesPerLayer: Math.round((dispatchesPerStep / layers) * 100) / 100 },
     note: 'steady-state decode steps (KV cache + logits + greedy sampling), no prefill, no readback; seconds are per step',
   };
 }

@@ -2,6 +2,7 @@
 // prefill, then one dispatch chain per token, ids read back every 4 steps). The EOS id is set past the
 // vocabulary, so no row stops early and every call decodes exactly `steps` tokens per row.
 
+import { countsNow, countsSince } from '../../src/gpu/counters';
 import type { Gpu } from '../../src/gpu/device';
 import { createGenerator, GREEDY } from '../../src/generate/generate';
 import { presetConfig } from '../../src/model/config';
@@ -38,11 +39,32 @@ export async function generateCase(gpu: Gpu, s: GenerateShape, repeats: number):
   };
   await call(Math.min(2, s.steps)); // warmup: compiles the prefill and the decode step, at a fraction of a call
   const t = await timeJob(() => call(s.steps), { warmup: 0, repeats });
-  for (const seg of params.segments) seg.buffer.destroy();
   if (produced !== s.B * s.steps) throw new Error(`${generateName(s)}: decoded ${produced} tokens, expected ${s.B * s.steps}`);
+  const perStep = await askedPerStep(call, cfg.nLayers);
+  for (const seg of params.segments) seg.buffer.destroy();
   return {
     name: generateName(s), group: 'generate', value: produced / t.median, unit: 'tokens/s', seconds: t.median,
-    params: { preset: s.preset, B: s.B, steps: s.steps, prompt: s.prompt, sampling: 'greedy', repeats },
-    note: `per call: prefill of ${s.prompt} prompt tokens + ${s.steps} decode steps, ids read back every 4 steps`,
+    params: { preset: s.preset, B: s.B, steps: s.steps, prompt: s.prompt, sampling: 'greedy', repeats, ...perStep },
+    note: `per call: prefill of ${s.prompt} prompt tokens + ${s.steps} decode steps, ids read back every 4 steps; per decode step (B tokens): ${perStep.dispatchesPerStep} dispatches (${perStep.dispatchesPerLayer} per layer, the LM head and sampling included), ${perStep.submitsPerStep} command buffers (readback copies included), ${perStep.readbacksPerStep} readbacks`,
+  };
+}
+
+/**
+ * What one decode step asks of the GPU (dispatches, command buffers, readbacks), from the difference between a
+ * call of 12 steps and one of 4: the prefill and the call's fixed costs cancel. Per layer: dispatches / nLayers.
+ */
+async function askedPerStep(call: (steps: number) => Promise<void>, nLayers: number) {
+  const count = async (steps: number) => {
+    const before = countsNow();
+    await call(steps);
+    return countsSince(before);
+  };
+  const [short, long] = [await count(4), await count(12)];
+  const per = (k: 'dispatches' | 'submits' | 'readbacks') => (long[k] - short[k]) / 8;
+  return {
+    dispatchesPerStep: per('dispatches'),
+    dispatchesPerLayer: Math.round((per('dispatches') / nLayers) * 100) / 100,
+    submitsPerStep: per('submits'),
+    readbacksPerStep: per('readbacks'),
   };
 }

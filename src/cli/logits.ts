@@ -13,6 +13,7 @@ import type { ModelConfig } from '../model/config';
 import { createInferencePlan, createKvCache, uploadPositions } from '../model/inference';
 import { createParamBuffers, layoutParams, type ParamTensors, uploadParams } from '../model/params';
 import { UsageError } from './args';
+import { submitCommands } from '../gpu/counters';
 
 /** Logits [V] at the last of `tokens`, computed on the GPU from host weights. */
 export async function lastPositionLogits(gpu: Gpu, cfg: ModelConfig, tensors: ParamTensors, tokens: number[]): Promise<Float32Array> {
@@ -28,7 +29,7 @@ export async function lastPositionLogits(gpu: Gpu, cfg: ModelConfig, tensors: Pa
   uploadPositions(gpu, plan, [0], 0);
   const enc = gpu.device.createCommandEncoder();
   plan.encode(enc, 0);
-  gpu.device.queue.submit([enc.finish()]);
+  submitCommands(gpu, enc);
   const logits = await readF32(gpu, plan.logits);
   checkGpu(gpu);
   for (const s of params.segments) s.buffer.destroy();

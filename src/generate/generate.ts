@@ -13,6 +13,7 @@ import {
 } from '../model/inference';
 import type { ParamBuffers } from '../model/params';
 import { sample, type SampleArgs, type SamplingParams, setSampleStep } from '../ops/sampling';
+import { submitCommands } from '../gpu/counters';
 
 export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 
@@ -169,7 +170,7 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
       const pass = enc.beginComputePass();
       encode(pass, s.ds);
       pass.end();
-      gpu.device.queue.submit([enc.finish()]);
+      submitCommands(gpu, enc);
     };
     const collect = async (steps: number) => {
       const [hist, doneNow] = await Promise.all([readU32(gpu, history), readU32(gpu, done)]);

@@ -5,6 +5,7 @@
 // multiples of the device's minStorageBufferOffsetAlignment (256 on every known device).
 
 import { type Gpu, guard } from './device';
+import { gpuCounters, submitCommands } from './counters';
 
 export interface View {
   buffer: GPUBuffer;
@@ -72,10 +73,11 @@ export function createWith(gpu: Gpu, data: ArrayBufferView, label = ''): View {
 /** Copies a view back to the CPU. The only way the engine reads GPU memory; call it only when asked. */
 export async function readBytes(gpu: Gpu, v: View): Promise<ArrayBuffer> {
   const size = alignUp(v.size, 4);
+  gpuCounters.readbacks++;
   const staging = gpu.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = gpu.device.createCommandEncoder();
   enc.copyBufferToBuffer(v.buffer, v.offset, staging, 0, size);
-  gpu.device.queue.submit([enc.finish()]);
+  submitCommands(gpu, enc);
   await guard(gpu, staging.mapAsync(GPUMapMode.READ));
   const out = staging.getMappedRange().slice(0, v.size);
   staging.unmap();

@@ -6,6 +6,7 @@
 
 import { createBuffer, type View } from './buffers';
 import { type Gpu, guard } from './device';
+import { gpuCounters, submitCommands } from './counters';
 
 export interface Shader {
   /** Unique name, used as the cache key (the file name under shaders/). */
@@ -153,6 +154,7 @@ export function perRow(gpu: Gpu, entry: string, rows: number): { entry: string; 
 
 /** Records dispatches into one compute pass. */
 export function encode(pass: GPUComputePassEncoder, dispatches: Dispatch[]): void {
+  gpuCounters.dispatches += dispatches.length;
   for (const d of dispatches) {
     pass.setPipeline(d.pipeline);
     pass.setBindGroup(0, d.bindGroup);
@@ -166,7 +168,7 @@ export function submit(gpu: Gpu, dispatches: Dispatch[]): void {
   const pass = enc.beginComputePass();
   encode(pass, dispatches);
   pass.end();
-  gpu.device.queue.submit([enc.finish()]);
+  submitCommands(gpu, enc);
 }
 
 /** Submits and waits for the GPU to finish (tests, benchmarks). Throws on loss or uncaptured errors. */

@@ -21,6 +21,7 @@ import { buildBackward, buildForward, type Shape } from '../model/transformer';
 import { blocksOf } from '../model/vocab';
 import { DEFAULT_OPTIM, type OptimConfig } from './config';
 import { lrAt } from './schedule';
+import { submitCommands } from '../gpu/counters';
 
 /** One batch of B sequences of T tokens, row-major [B, T]. */
 export interface Batch {
@@ -199,7 +200,7 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
     const pass = enc.beginComputePass();
     encode(pass, dispatches);
     pass.end();
-    gpu.device.queue.submit([enc.finish()]);
+    submitCommands(gpu, enc);
   };
   const trainDispatches = [...forwardPass, ...lossAndGrad, ...backwardPass, ...norm, ...update.flat()];
   const inference = [...forwardPass, ...lossOnly];
@@ -289,7 +290,7 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
       state.step = 0;
       const enc = gpu.device.createCommandEncoder();
       for (const s of [...m.segments, ...v.segments]) enc.clearBuffer(s.buffer);
-      gpu.device.queue.submit([enc.finish()]);
+      submitCommands(gpu, enc);
     },
   };
   return trainer;

@@ -1,5 +1,6 @@
 // Batched generation with the KV cache against full recomputation, batching, stopping and reproducibility.
 import { describe, expect, it } from 'vitest';
+import { countsNow, countsSince } from '../../src/gpu/counters';
 import type { Gpu } from '../../src/gpu/device';
 import { createGenerator, chooseBatchSize, generatorBytes, GREEDY } from '../../src/generate/generate';
 import { type ModelConfig, presetConfig } from '../../src/model/config';
@@ -58,6 +59,27 @@ describe('generation', () => {
       assertClose(steps[i], row, FWD, `logits at decode step ${i}`);
       expect(g.tokens[i], `token ${i}`).toBe(argmax(row));
     }
+  });
+
+  it('counts what each decode step asks of the GPU: its dispatches, one command buffer, ids read back every 4 steps', async () => {
+    const gpu = await testGpu();
+    const trainer = await model(gpu, 1);
+    const gen = createGenerator(gpu, cfg, trainer.params, { B: 2, S: 32 });
+    const call = async (maxNewTokens: number) => {
+      const before = countsNow();
+      const [g] = await gen.generate([[1, 5, 9, 3]], { maxNewTokens, eosId: 99, padId: PAD });
+      expect(g.tokens.length).toBe(maxNewTokens);
+      return countsSince(before);
+    };
+    const [short, long] = [await call(4), await call(12)];
+    // Eight more decode steps: one command buffer each; every 4 steps the ids are read back (history and done),
+    // each readback a copy in a command buffer of its own.
+    expect(long.readbacks - short.readbacks).toBe(4);
+    expect(long.submits - short.submits).toBe(8 + 4);
+    const perStep = (long.dispatches - short.dispatches) / 8;
+    expect(Number.isInteger(perStep)).toBe(true);
+    expect(perStep).toBeGreaterThan(cfg.nLayers * 5); // at least norm, qkv, attention, output and MLP per layer
+    expect(short.dispatches).toBeGreaterThan(4 * perStep); // the prefill is dispatched on top
   });
 
   it('a batch of prompts of different lengths gives the tokens of each prompt alone', async () => {
