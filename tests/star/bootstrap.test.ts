@@ -34,7 +34,7 @@ describe('STaR on the engine', () => {
     expect(acc[0]).toBeGreaterThan(0.2);
     expect(acc[0]).toBeLessThan(0.6); // weak, but not hopeless
     expect(summary.iterations[1].rationalized).toBeGreaterThan(0); // the hint brought back some failures...
-    expect(acc[2]).toBeGreaterThan(acc[0] + 0.05); // ...and two iterations later it adds better (here: 34.6 -> 48.1%)
+    expect(acc[2]).toBeGreaterThan(acc[0] + 0.05); // ...and two iterations later it adds better (here and in CI: 34.6 -> 43.8 -> 42.0%)
     expect(acc[1]).toBeGreaterThan(acc[0]);
   }, 300_000);
 });
