@@ -97,7 +97,6 @@ function writeLayout(layout: ParamLayout, tensors: ParamTensors): Uint8Array {
 
 const isAdapterName = (name: string) => /\.lora_[AB]\.weight$/.test(name);
 
-
 /** The mean of `values` where `mask` is 1; null when the mask is empty. */
 function maskedMean(values: Float32Array, mask: Float32Array): number | null {
   let sum = 0;

@@ -13,6 +13,7 @@ import type { ModelConfig } from '../model/config';
 import { plannedStepsForIteration } from '../star/config';
 import type { CsqaRunConfig } from '../star/tasks/csqa_run';
 import type { IterationRecord } from '../star/types';
+import { BUCKET_T } from '../train/batches'; // training lengths round up to a multiple of it, as the engine's do
 import type { Estimate } from './api';
 import { type Calibration, largestActivation, type Limits } from './estimate';
 
@@ -26,7 +27,6 @@ export const CSQA_MEMORY_BUDGET = 4 * 1024 ** 3;
 /** What the generator may use; the same default the engine chooses its batch under (src/star/gpu_engine.ts). */
 export const GENERATOR_BUDGET = 1 << 30;
 
-const T_BUCKET = 16; // as the engine buckets training lengths
 const PROMPT_BUCKET = 8; // as the generator buckets prompt lengths
 
 export interface CsqaSizes {
@@ -93,7 +93,7 @@ export function estimateCsqa(cfg: CsqaRunConfig, sizes: CsqaSizes, limits: Limit
   } catch (e) {
     refusal ??= `${cfg.model}: ${(e as Error).message} Generation may use ${formatBytes(GENERATOR_BUDGET)}; pick a smaller model.`;
   }
-  const T = sizes.trainTokens === null ? null : Math.min(model.maxSeq, Math.ceil(sizes.trainTokens / T_BUCKET) * T_BUCKET);
+  const T = sizes.trainTokens === null ? null : Math.min(model.maxSeq, Math.ceil(sizes.trainTokens / BUCKET_T) * BUCKET_T);
   // The splits of the layout follow the binding limit; a model this GPU cannot bind is refused above, and
   // its sizes are then shown as they would be on a device with the default limit.
   const bound = <R>(f: (maxBindingBytes?: number) => R): R => {

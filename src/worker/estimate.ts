@@ -13,6 +13,7 @@ import { makeProblem, problemPrompt, scratchpad } from '../star/tasks/arithmetic
 import { arithmeticTask } from '../star/tasks/arithmetic_task';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
 import type { IterationRecord } from '../star/types';
+import { BUCKET_T } from '../train/batches'; // training lengths round up to a multiple of it, as the engine's do
 import type { Estimate } from './api';
 
 /** WebGPU does not report how much memory a GPU has; refuse runs needing more than this share of a laptop's. */
@@ -35,8 +36,6 @@ export const DEFAULT_CALIBRATION: Calibration = { trainStep: 0.04, decodeStep: 0
 export function calibrationKey(cfg: RunConfig): string {
   return `${cfg.model}/${cfg.trainBatch}/${cfg.genBatch}`;
 }
-
-const T_BUCKET = 16; // as the engine buckets training lengths (src/star/gpu_engine.ts)
 
 /** Tokens of the longest training example: the largest digit count, all nines (every column carries), hinted. */
 function longestExample(cfg: RunConfig): number {
@@ -87,7 +86,7 @@ export function largestActivation(model: ModelConfig, B: number, T: number, lora
 export function estimateRun(cfg: RunConfig, limits: Limits | null, calib: Calibration | null): Estimate {
   const model = presetConfig(cfg.model);
   const longest = longestExample(cfg);
-  const T = Math.min(model.maxSeq, Math.ceil(longest / T_BUCKET) * T_BUCKET);
+  const T = Math.min(model.maxSeq, Math.ceil(longest / BUCKET_T) * BUCKET_T);
   const memory = memoryReport(model, { B: cfg.trainBatch, T, kvCache: generatorBytes(model, cfg.genBatch, model.maxSeq) });
   const largestBuffer = largestActivation(model, cfg.trainBatch, T);
   const work = runWork(cfg);
