@@ -24,7 +24,7 @@ const FLAGS: Record<string, FlagSpec> = {
   train: { type: 'string', help: "replace the suite's training shapes: preset:BxT,... (e.g. gpt5m:1x16)" },
   matmul: { type: 'string', help: "replace the suite's matmul shapes: MxNxK[t],... (t: B is a [N,K] weight)" },
   'decode-steps': { type: 'int', help: "replace the suite's decode steps (per timed repeat, and per generate call)" },
-  star: { type: 'string', help: `the STaR run to time: ${STAR_SIZES.join(', ')} (default: micro for --quick, quick otherwise)` },
+  star: { type: 'string', help: `the STaR run to time: ${STAR_SIZES.join(', ')} (default: micro for --quick, five otherwise)` },
   help: { type: 'bool', help: 'print this help' },
 };
 

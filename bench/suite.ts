@@ -91,7 +91,7 @@ export function plan(quick: boolean): Plan {
     train: [{ preset: 'arithmetic', B: 32, T: 128 }, { preset: 'gpt5m', B: 16, T: 256 }],
     decode: decodeAt(32),
     generate: [1, 64, 256].map((B) => ({ preset: 'arithmetic', B, steps: 64, prompt: 8 })),
-    star: 'quick',
+    star: 'five',
     kernelBudget: { targetSeconds: 0.5, repeats: 5, maxSeconds: 10 },
     trainBudget: { targetSeconds: 1, repeats: 5, maxSeconds: 20, maxIters: 20 },
     generateRepeats: 3,

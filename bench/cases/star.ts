@@ -1,10 +1,10 @@
 // STaR: wall time of an arithmetic run (iteration 0 = seed + evaluate, then one full iteration:
 // generate, filter, rationalize, finetune, evaluate) on the GPU engine with an in-memory store, split
 // by phase as the loop itself records it (src/star/loop.ts stamps every phase's seconds).
-// Sizes: `micro` (the test preset, a 5k-parameter model) and `small` (the quick preset scaled down) run
-// with a fixed-rule checker (halfSolvedTask below); `quick` is the default run preset itself, unchanged
-// (arithmetic-small, 600 seed steps, 1000 problems, 40 fine-tune steps) with the real checker: the run
-// whose generation and fine-tuning times the issue's target compares.
+// Sizes: `micro` (the test preset, a 5k-parameter model) and `small` (the five preset scaled down, its base
+// trained for 20 steps) run with a fixed-rule checker (halfSolvedTask below); `five` is the 1-5 digit run
+// preset itself, unchanged (arithmetic-small from its shipped base, 1000 problems, an 'epochs' fine-tune)
+// with the real checker: the run whose generation and fine-tuning times the issue's target compares.
 
 import type { Gpu } from '../../src/gpu/device';
 import { runStar } from '../../src/star/loop';
@@ -16,17 +16,17 @@ import type { Problem } from '../../src/star/tasks/arithmetic';
 import { arithmeticTask } from '../../src/star/tasks/arithmetic_task';
 import type { CaseResult } from '../report';
 
-export type StarSize = 'micro' | 'small' | 'quick';
-export const STAR_SIZES: readonly StarSize[] = ['micro', 'small', 'quick'];
+export type StarSize = 'micro' | 'small' | 'five';
+export const STAR_SIZES: readonly StarSize[] = ['micro', 'small', 'five'];
 
-/** The run: `micro` is the test preset (a 5k-parameter model); `small` the quick preset scaled down; `quick` the quick preset. */
+/** The run: `micro` is the test preset (a 5k-parameter model); `small` the five preset scaled down; `five` the five preset. */
 export function starRun(size: StarSize): RunConfig {
-  if (size === 'quick') return runConfig('quick', { iterations: 1 });
+  if (size === 'five') return runConfig('five', { iterations: 1 });
   if (size === 'micro') {
     const micro = runConfig('micro', { iterations: 1 });
     return { ...micro, star: { ...micro.star, seedSteps: 1 } };
   }
-  const base = runConfig('quick', { iterations: 1 });
+  const base = runConfig('five', { iterations: 1, fromScratch: true });
   return {
     ...base,
     star: { ...base.star, trainSize: 64, poolSize: 128, evalSize: 32, seedSize: 64, seedSteps: 20, maxDigits: 3, steps: { kind: 'add', start: 10, increment: 0 } },
@@ -51,7 +51,7 @@ export function halfSolvedTask(opts: RunConfig['star']): TaskAdapter<Problem> {
 export async function starCases(gpu: Gpu, size: StarSize): Promise<CaseResult[]> {
   const cfg = starRun(size);
   const engine = createRunEngine(gpu, cfg);
-  const realChecker = size === 'quick';
+  const realChecker = size === 'five';
   const task = realChecker ? arithmeticTask(cfg.star) : halfSolvedTask(cfg.star);
   const summary = await runStar(cfg.star, { task, engine, store: new MemoryStore() });
   const params = {
@@ -73,7 +73,7 @@ export async function starCases(gpu: Gpu, size: StarSize): Promise<CaseResult[]>
         tokensGenerated: rec.tokensGenerated, tokensTrained: rec.tokensTrained,
       },
       note: realChecker
-        ? 'the quick run preset as the app and CLI run it (real checker); generation = generate + rationalize (+ evaluate), to set against finetune'
+        ? 'the five run preset as the app and CLI run it (real checker); generation = generate + rationalize (+ evaluate), to set against finetune'
         : 'checker replaced by "a + b even" so every phase runs at full size (see bench/cases/star.ts)',
     });
   }

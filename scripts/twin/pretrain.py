@@ -15,7 +15,7 @@ import random
 
 import lab
 import task
-from model import Twin, config, hf_config, param_count, save_safetensors
+from model import Twin, config, hf_config, load_safetensors, param_count, save_safetensors
 
 
 def seed_examples(a, rng):
@@ -41,6 +41,7 @@ def main():
     ap.add_argument('--kv-heads', type=int, default=0)
     ap.add_argument('--ffn', type=int, default=0)
     ap.add_argument('--out', required=True)
+    ap.add_argument('--init', default='', help='start from these weights (model.safetensors) instead of a fresh model')
     ap.add_argument('--seed-file', default='', help='train on these examples (JSONL) instead of drawing a seed set')
     ap.add_argument('--hint-target', type=float, default=0.0, help='also wait for this hinted accuracy on longer problems')
     ap.add_argument('--n', type=int, default=2000)
@@ -62,6 +63,8 @@ def main():
     over = {k: v for k, v in dict(dModel=a.d_model, nLayers=a.layers, nHeads=a.heads, nKvHeads=a.kv_heads, dFF=a.ffn).items() if v}
     cfg = config(a.preset, **over)
     model = Twin(cfg, seed=a.seed)
+    if a.init:
+        load_safetensors(model, a.init)
     print(json.dumps(vars(a)), 'params', param_count(model), flush=True)
     rng = random.Random(a.seed)
     ex = seed_examples(a, rng)

@@ -37,7 +37,7 @@ import { checkOutFolder, openRunFolder, readBaseFrom } from './run_folder';
 
 export const FLAGS: Record<string, FlagSpec> = {
   task: { type: 'string', help: 'arithmetic (default) | csqa' },
-  preset: { type: 'string', help: 'demo | micro | quick | paper-like (default demo: its base model ships, so the run starts at iteration 1); csqa: micro | quick' },
+  preset: { type: 'string', help: 'demo | micro | five | paper-like (default demo: its base model ships, so the run starts at iteration 1); csqa: micro | quick' },
   mode: { type: 'string', help: `${MODES.join(' | ')} (default star)` },
   iterations: { type: 'int', min: 0, max: 1000, help: 'STaR iterations (default: the preset\'s)' },
   patience: { type: 'int', min: 0, max: 1000, help: 'stop after this many iterations without a new best accuracy; 0 never stops early (default: the preset\'s)' },

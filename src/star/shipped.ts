@@ -25,6 +25,10 @@ export const SHIPPED_BASES: Record<string, ShippedBase> = {
     url: new URL('../../models/demo/model.safetensors', import.meta.url),
     sha256: '8d6b06d40a30914c0b482ff6a99638f9c64a65b471a8caef568e0726af55d4b7',
   },
+  five: {
+    url: new URL('../../models/five/model.safetensors', import.meta.url),
+    sha256: '8f20599997d10224bfba318a4f50087daec21caffaa39243b555d1205f9198de',
+  },
 };
 
 /** The reference a preset puts in its config, or undefined when no such base ships. */

@@ -15,7 +15,7 @@ import { count, duration, formatBytes, pct } from './format';
 
 const PRESET_NOTES: Partial<Record<string, string>> = {
   micro: 'a smoke test of the machinery',
-  quick: 'a quick demo',
+  five: 'the paper’s digit range',
   'paper-like': 'the paper’s schedule',
 };
 

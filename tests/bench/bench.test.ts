@@ -87,10 +87,10 @@ describe('the suite', () => {
     for (const d of full.decode) expect(d.from + 1 + full.generateRepeats * d.steps).toBeLessThanOrEqual(256);
     expect([...GROUPS]).toContain('star');
     // The full suite times one iteration of the default run preset as users run it; the quick one the test preset.
-    expect(full.star).toBe('quick');
+    expect(full.star).toBe('five');
     expect(quick.star).toBe('micro');
-    expect(starRun('quick')).toEqual(runConfig('quick', { iterations: 1 }));
-    expect(starRun('small').star.trainSize).toBeLessThan(starRun('quick').star.trainSize);
+    expect(starRun('five')).toEqual(runConfig('five', { iterations: 1 }));
+    expect(starRun('small').star.trainSize).toBeLessThan(starRun('five').star.trainSize);
     // Both suites time the packed-f16 weights the LoRA base uses, and only there B is not f32.
     expect(quick.matmul.filter((s) => s.f16B).map(matmulName)).toEqual(['matmul gpt5m mlp.up [BT,C]x[F,C]^T 64x768x256 f16 B']);
     expect(full.matmul.filter((s) => s.f16B).map((s) => `${s.M}x${s.N}x${s.K}`)).toEqual(['4096x768x256', '1024x1024x1024', '4096x4096x4096']);
