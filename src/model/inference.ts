@@ -3,7 +3,8 @@
 //
 // Prefill runs it once with Tq = the (left-padded) prompt length; decoding runs it with Tq = 1, once per
 // token. Only the write position (pos0), the RoPE positions and the attention offset change between
-// steps; they are rewritten in place, so a decode step allocates nothing.
+// steps; they are rewritten in place, so a decode step allocates nothing. The blocks are
+// src/model/block.ts's, as in training; here attention appends k and v to the cache and attends over it.
 //
 // Weights with LoRA adapters (src/model/lora.ts) add scale·(x·A^T)·B^T to each targeted linear, as in
 // training: two rank-r matmuls per target, cheap next to the base layer, with no merged copy of the
@@ -21,13 +22,10 @@ import { type Dispatch, encode } from '../gpu/kernel';
 import { add } from '../ops/add';
 import { attention, type AttentionArgs, setAttentionOffset } from '../ops/attention';
 import { kvWrite, type KvWriteArgs, setKvWritePos } from '../ops/kv_cache';
-import { matmul } from '../ops/matmul';
 import { rmsnorm } from '../ops/rmsnorm';
-import { rope } from '../ops/rope';
-import { swiglu } from '../ops/swiglu';
+import { blockForward, type BlockBuffers } from './block';
 import { headDim, type ModelConfig } from './config';
-import { adapterOf, hasBias, LORA_MODULES, loraForward, type LoraTarget, type ModelWeights, targetDims } from './lora';
-import { layerName } from './params';
+import type { ModelWeights } from './lora';
 import { embedTokens, lmHead } from './vocab';
 
 /** Keys and values of every layer for B sequences of up to S positions. */
@@ -138,26 +136,15 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
   const logits = buf(B * V, 'logits');
   const u = p.lora ? buf(BT * p.lora.config.rank, 'loraU') : undefined; // x·A^T, used at once (not in inferenceActivationBytes: tiny)
 
-  const w = (l: number, rest: string) => p.view(layerName(l, rest));
-  // A block's linear layer t: y = x·W^T (+ b), plus its adapter's scale·(x·A^T)·B^T.
-  const lin = (l: number, t: LoraTarget, x: View, y: View): Dispatch[] => {
-    const [N, K] = targetDims(cfg, t);
-    const m = LORA_MODULES[t];
-    const bias = hasBias(cfg, t) ? w(l, `${m}.bias`) : undefined;
-    const ad = adapterOf(p, l, t);
-    const wF16 = p.dtype(layerName(l, `${m}.weight`)) === 'f16';
-    return [
-      ...matmul(gpu, { a: x, b: w(l, `${m}.weight`), bF16: wF16, c: y, M: BT, N, K, transB: true, bias }),
-      ...(ad ? loraForward(gpu, { x, y, u: u!, ...ad, M: BT, N, K }) : []),
-    ];
-  };
-
   const body: Dispatch[] = [...embedTokens(gpu, { tokens, table: p.chunks('model.embed_tokens.weight'), out: xA, rows: BT, C, V })];
   const attnCalls: { ds: Dispatch[]; args: AttentionArgs }[] = [];
   const kvCalls: { ds: Dispatch[]; args: KvWriteArgs }[] = [];
-  // Residual adds are fused into the norm reading their sum (as in src/model/transformer.ts); the last
-  // one goes into the final norm when that norm reads the stream itself (Tq = 1), else it is its own dispatch.
-  let pending: { a: View; b: View } | undefined; // the previous layer's MLP residual add, into xA
+  // One buffer set for every block (src/model/block.ts): the stream alternates between xA (entering a block)
+  // and xB (after its attention); both norms share xn and rstd, and every LoRA target the u scratch. The
+  // last block's MLP residual add goes into the final norm when that norm reads the stream itself (Tq = 1),
+  // else it is its own dispatch.
+  const x: BlockBuffers = { xIn: xA, rstd1: rstd, xn1: xn, q, k, v, att, xMid: xB, rstd2: rstd, xn2: xn, gate, up, h, proj, loraU: u && (() => u) };
+  let pending: { a: View; b: View } | undefined; // the previous block's MLP residual add, into xA
   for (let l = 0; l < cfg.nLayers; l++) {
     const kArgs: KvWriteArgs = { src: k, cache: cache.k[l], B, Tq, S, W: Hkv * D };
     const vArgs: KvWriteArgs = { src: v, cache: cache.v[l], B, Tq, S, W: Hkv * D };
@@ -167,22 +154,7 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
     const aD = attention(gpu, aArgs);
     kvCalls.push({ ds: kW, args: kArgs }, { ds: vW, args: vArgs });
     attnCalls.push({ ds: aD, args: aArgs });
-    body.push(
-      ...rmsnorm(gpu, { x: xA, w: w(l, 'input_layernorm.weight'), y: xn, rstd, rows: BT, C, eps: cfg.normEps, residual: pending }),
-      ...lin(l, 'q', xn, q),
-      ...lin(l, 'k', xn, k),
-      ...lin(l, 'v', xn, v),
-      ...rope(gpu, { x: q, positions, rows: BT, heads: H, D, theta: cfg.ropeTheta, also: { x: k, heads: Hkv } }),
-      ...kW,
-      ...vW,
-      ...aD,
-      ...lin(l, 'o', att, proj),
-      ...rmsnorm(gpu, { x: xB, w: w(l, 'post_attention_layernorm.weight'), y: xn, rstd, rows: BT, C, eps: cfg.normEps, residual: { a: xA, b: proj } }),
-      ...lin(l, 'gate', xn, gate),
-      ...lin(l, 'up', xn, up),
-      ...swiglu(gpu, { gate, up, out: h, n: BT * F }),
-      ...lin(l, 'down', h, proj),
-    );
+    body.push(...blockForward(gpu, cfg, p, { layer: l, rows: BT, x, positions, residual: pending, attend: () => [...kW, ...vW, ...aD] }));
     pending = { a: xB, b: proj };
   }
   const fuseLast = last === xA;
