@@ -132,26 +132,6 @@ export function grid1d(gpu: Gpu, n: number, perGroup: number): [number, number] 
   return [Math.ceil(groups / y), y];
 }
 
-/**
- * Threads for a workgroup-per-row kernel whose rows hold n values: about four values each, a power of
- * two between 32 and 256 (short rows then waste fewer threads and barriers).
- */
-export function threadsPerRow(n: number): number {
-  return Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(n / 4)))));
-}
-
-/** Threads per workgroup of the thread-per-row entry points ('<entry>_row') that CPU drivers get. */
-export const ROW_THREADS = 64;
-
-/**
- * A per-row op's entry point and grid: on GPUs `entry` with a workgroup per row; on CPU drivers
- * (gpu.kernels 'cpu') its barrier-free twin `<entry>_row` with a thread per row, ROW_THREADS rows per
- * workgroup. Either way the shader finds its row from the flat workgroup index (see grid1d).
- */
-export function perRow(gpu: Gpu, entry: string, rows: number): { entry: string; workgroups: [number, number] } {
-  return gpu.kernels === 'cpu' ? { entry: `${entry}_row`, workgroups: grid1d(gpu, rows, ROW_THREADS) } : { entry, workgroups: grid1d(gpu, rows, 1) };
-}
-
 /** Records dispatches into one compute pass. */
 export function encode(pass: GPUComputePassEncoder, dispatches: Dispatch[]): void {
   gpuCounters.dispatches += dispatches.length;

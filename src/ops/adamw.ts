@@ -6,7 +6,8 @@
 import code from '../../shaders/adamw.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch, perRow, setUniforms, type UniformField } from '../gpu/kernel';
+import { type Dispatch, grid1d, makeDispatch, setUniforms, type UniformField } from '../gpu/kernel';
+import { perRow } from './profile';
 import { checkLen } from './shapes';
 
 const shader = { name: 'adamw', code };

@@ -6,35 +6,23 @@ import code from '../../shaders/attention.wgsl?raw';
 import rowCode from '../../shaders/attention_row.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch, ROW_THREADS, type Shader, setUniforms, type UniformField } from '../gpu/kernel';
+import { type Dispatch, grid1d, makeDispatch, type Shader, setUniforms, type UniformField } from '../gpu/kernel';
+import { attentionFusedKeyRows, attentionVariant, ROW_THREADS } from './profile';
 import { checkDims, checkLen } from './shapes';
 
 const shader = { name: 'attention', code: common + code };
 const rowShader = { name: 'attention_row', code: common + rowCode };
 
-/** Largest head dim of the row kernels that keep vectors in named vec4 chunks (attention_row.wgsl). */
-const ROW4_MAX_D = 32;
-
-/** Whether CPU drivers get the `_row4` kernels (vectors in named vec4 chunks) for head dim D. */
-const hasRow4 = (D: number) => D % 4 === 0 && D <= ROW4_MAX_D;
-
 /**
- * Whether dk and dv come from one kernel (bwd_dkv_row4): the row4 kernels of CPU drivers, where the
- * adapter binds the 9 storage buffers it needs (SwiftShader: 12; the WebGPU default is 8).
- */
-function fusedKeyRows(gpu: Gpu, D: number): boolean {
-  return gpu.kernels === 'cpu' && hasRow4(D) && gpu.limits.maxStorageBuffersPerShaderStage >= 9;
-}
-
-/**
- * Shader, entry point, constants and grid of a per-row kernel: on GPUs `entry` with a workgroup per row;
- * on CPU drivers a thread per row, `<entry>_row4` (vectors in registers) where D is a multiple of 4 up
- * to ROW4_MAX_D, else `<entry>_row`.
+ * Shader, entry point, constants and grid of a per-row kernel in the variant ./profile.ts picks: on GPUs
+ * `entry` with a workgroup per row; on CPU drivers a thread per row, `<entry>_row4` (vectors in registers)
+ * or `<entry>_row`.
  */
 function rowKernel(gpu: Gpu, entry: string, rows: number, D: number): { shader: Shader; entry: string; constants?: Record<string, number>; workgroups: [number, number] } {
-  if (gpu.kernels !== 'cpu') return { shader, entry, workgroups: grid1d(gpu, rows, 1) };
+  const variant = attentionVariant(gpu, D);
+  if (variant === 'workgroup') return { shader, entry, workgroups: grid1d(gpu, rows, 1) };
   const workgroups = grid1d(gpu, rows, ROW_THREADS);
-  if (hasRow4(D)) return { shader: rowShader, entry: `${entry}_row4`, constants: { DC: D / 4 }, workgroups };
+  if (variant === 'row4') return { shader: rowShader, entry: `${entry}_row4`, constants: { DC: D / 4 }, workgroups };
   return { shader: rowShader, entry: `${entry}_row`, workgroups };
 }
 
@@ -167,7 +155,7 @@ export function attentionBackward(gpu: Gpu, args: AttentionBackwardArgs): Dispat
       uniforms,
       buffers: { ...common, 3: v, 11: delta, 12: dq },
     }),
-    ...(fusedKeyRows(gpu, D)
+    ...(attentionFusedKeyRows(gpu, D)
       ? [makeDispatch(gpu, {
           label: 'attention.bwd_dkv',
           ...rowKernel(gpu, 'bwd_dkv', keyRows, D),

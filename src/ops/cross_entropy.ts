@@ -3,7 +3,8 @@
 import code from '../../shaders/cross_entropy.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, makeDispatch, perRow, threadsPerRow } from '../gpu/kernel';
+import { type Dispatch, makeDispatch } from '../gpu/kernel';
+import { perRow, threadsPerRow } from './profile';
 import { checkDims, checkLen } from './shapes';
 
 const shader = { name: 'cross_entropy', code };

@@ -16,6 +16,7 @@ import code from '../../shaders/matmul.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
+import { matmulVariant } from './profile';
 import { checkDims, checkLen, checkNoAlias } from './shapes';
 
 const shader = { name: 'matmul', code };
@@ -85,8 +86,8 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch[] {
   }
   checkNoAlias('matmul', 'c', c, bias ? { a, b, bias } : { a, b });
 
-  // CPU drivers take the barrier-free direct path: 4x4 threads with 8x8 blocks (32x32 tiles); see the shader.
-  const direct = gpu.kernels === 'cpu';
+  // CPU drivers take the barrier-free direct path: 4x4 threads with 8x8 blocks (32x32 tiles); see the shader and ./profile.ts.
+  const direct = matmulVariant(gpu) === 'direct';
   const WG = direct ? 4 : threadsPerSide(M, N);
   const tile = (direct ? 8 : 4) * WG;
   const tilesN = Math.ceil(N / tile);

@@ -11,7 +11,8 @@
 import code from '../../shaders/rmsnorm.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch, perRow, threadsPerRow } from '../gpu/kernel';
+import { type Dispatch, grid1d, makeDispatch } from '../gpu/kernel';
+import { perRow, threadsPerRow } from './profile';
 import { checkDims, checkLen, checkNoAlias } from './shapes';
 
 const shader = { name: 'rmsnorm', code };

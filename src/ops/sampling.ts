@@ -3,7 +3,8 @@
 import code from '../../shaders/sampling.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
-import { type Dispatch, grid1d, makeDispatch, ROW_THREADS, setUniforms, type UniformField } from '../gpu/kernel';
+import { type Dispatch, grid1d, makeDispatch, setUniforms, type UniformField } from '../gpu/kernel';
+import { greedyPerRow, ROW_THREADS } from './profile';
 import { checkDims, checkLen } from './shapes';
 
 const shader = { name: 'sampling', code };
@@ -98,8 +99,7 @@ export function sample(gpu: Gpu, args: SampleArgs): Dispatch[] {
   const buffers: Record<number, View> = { 1: logits, 2: out, 3: done };
   if (history) buffers[4] = history;
   const constants = modeOf(params, V);
-  // CPU drivers decode greedily with a thread per row (no barriers); sampling keeps its workgroup per row.
-  const rowGreedy = gpu.kernels === 'cpu' && constants.GREEDY === 1;
+  const rowGreedy = greedyPerRow(gpu, constants.GREEDY === 1); // see ./profile.ts
   const d = makeDispatch(gpu, {
     label: history ? 'sampling.history' : 'sampling',
     shader,
