@@ -7,7 +7,7 @@
 // and the web build keeps it in its own chunk.
 
 import type { PreTrainedTokenizer } from '@huggingface/transformers';
-import type { EngineTokenizer } from '../star/gpu_engine';
+import type { EngineTokenizer } from '../model/tokenizer';
 
 export interface HubTokenizer extends EngineTokenizer {
   /** The transformers.js tokenizer, for anything beyond the engine's needs (chat templates...). */

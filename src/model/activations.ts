@@ -212,10 +212,3 @@ export function memoryReport(
   const r = { params: frozenParams + trainableParams, frozenParams, baseDtype, trainableParams, grads: trainableParams, optimizer: 2 * trainableParams, activations, kvCache };
   return { ...r, total: r.params + r.grads + r.optimizer + r.activations + r.kvCache };
 }
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}

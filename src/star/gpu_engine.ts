@@ -19,20 +19,13 @@ import { createLoraAdapters, initLora, type LoraConfig, type ModelWeights, valid
 import {
   createParamBuffers, downloadParams, initParams, layoutParams, type ParamBuffers, type ParamDtype, type ParamLayout, type ParamTensors, uploadParams,
 } from '../model/params';
+import type { EngineTokenizer } from '../model/tokenizer';
 import { BUCKET_T, batchIterator, type Example, type KeyToken } from '../train/batches';
 import { DEFAULT_OPTIM, type OptimConfig } from '../train/config';
 import { createTrainer, DivergenceError, type Trainer } from '../train/trainer';
 import type { FinetuneOptions, GenOptions, StarEngine } from './types';
 
-/** What the engine needs of a tokenizer (the char tokenizer and the Hub tokenizer adapter both fit). */
-export interface EngineTokenizer {
-  vocabSize: number;
-  bos: number;
-  eos: number;
-  pad: number;
-  encode(text: string): number[];
-  decode(ids: number[]): string;
-}
+export type { EngineTokenizer };
 
 export interface GpuEngineOptions {
   /** Training batch size (sequences per step). */

@@ -1,6 +1,6 @@
 // Numbers as the page shows them.
 
-export { formatBytes } from '../model/activations';
+export { formatBytes } from '../util/bytes';
 
 export const pct = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(digits)}%`);
 

@@ -8,12 +8,13 @@
 
 import { chooseBatchSize, generatorBytes } from '../generate/generate';
 import { checkBindingLimit, type MemoryEstimate } from '../hub/load';
-import { formatBytes, memoryReport } from '../model/activations';
+import { memoryReport } from '../model/activations';
 import type { ModelConfig } from '../model/config';
 import { plannedStepsForIteration } from '../star/config';
 import type { CsqaRunConfig } from '../star/tasks/csqa_run';
 import type { IterationRecord } from '../star/types';
 import { BUCKET_T } from '../train/batches'; // training lengths round up to a multiple of it, as the engine's do
+import { formatBytes } from '../util/bytes';
 import type { Estimate } from './api';
 import { type Calibration, largestActivation, type Limits } from './estimate';
 

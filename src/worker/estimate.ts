@@ -4,7 +4,7 @@
 // (calibrate), and are a rough default before that.
 
 import { generatorBytes } from '../generate/generate';
-import { activationSizes, formatBytes, memoryReport } from '../model/activations';
+import { activationSizes, memoryReport } from '../model/activations';
 import { type ModelConfig, presetConfig } from '../model/config';
 import type { LoraConfig } from '../model/lora';
 import { plannedStepsForIteration } from '../star/config';
@@ -14,6 +14,7 @@ import { arithmeticTask } from '../star/tasks/arithmetic_task';
 import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
 import type { IterationRecord } from '../star/types';
 import { BUCKET_T } from '../train/batches'; // training lengths round up to a multiple of it, as the engine's do
+import { formatBytes } from '../util/bytes';
 import type { Estimate } from './api';
 
 /** WebGPU does not report how much memory a GPU has; refuse runs needing more than this share of a laptop's. */

@@ -16,23 +16,10 @@
 
 import { rng, shuffle } from '../../util/random';
 import type { TaskAdapter } from '../types';
+import type { CsqaProblem } from './csqa_data';
 import { EXEMPLARS, type Exemplar } from './csqa_exemplars';
 
-export interface CsqaChoice {
-  /** "A".."E" in the official files. Shown lowercase in prompts, as in the paper. */
-  label: string;
-  text: string;
-}
-
-export interface CsqaProblem {
-  id: string;
-  stem: string;
-  choices: CsqaChoice[];
-  /** The label of the right choice. */
-  answerKey: string;
-  /** The ConceptNet concept the question was written about ("" when unknown). */
-  concept: string;
-}
+export type { CsqaChoice, CsqaProblem } from './csqa_data';
 
 export const HINT = ' (CORRECT)';
 const HINT_RE = /\s*\(correct\)/gi;

@@ -21,7 +21,23 @@
 import { parquetReadObjects } from 'hyparquet';
 import { type FileProgress, hubFile, type HubFetchOptions } from '../../hub/download';
 import { preview } from '../../util/preview';
-import type { CsqaProblem } from './csqa';
+
+export interface CsqaChoice {
+  /** "A".."E" in the official files. Shown lowercase in prompts, as in the paper. */
+  label: string;
+  text: string;
+}
+
+/** One CommonsenseQA question as the official files hold it (the problems every CSQA module works on). */
+export interface CsqaProblem {
+  id: string;
+  stem: string;
+  choices: CsqaChoice[];
+  /** The label of the right choice. */
+  answerKey: string;
+  /** The ConceptNet concept the question was written about ("" when unknown). */
+  concept: string;
+}
 
 export const CSQA_HUB_REPO = 'datasets/tau/commonsense_qa';
 export type CsqaSplit = 'train' | 'validation';

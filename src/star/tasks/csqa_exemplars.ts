@@ -3,7 +3,7 @@
 // the sentence the answer parser reads. Labels are spread over (a)-(e) so the prefix does not teach a
 // favourite letter.
 
-import type { CsqaProblem } from './csqa';
+import type { CsqaProblem } from './csqa_data';
 
 export interface Exemplar {
   problem: CsqaProblem;
