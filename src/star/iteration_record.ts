@@ -1,6 +1,10 @@
-// One row of summary.json per iteration, from the outputs of its phases.
+// One row of summary.json per iteration, from the outputs of its phases: a pure function of what the loop
+// stores, so the loop, the worker (records of a stored or imported run) and the page build the same rows
+// from the same outputs, with no task, engine or replay.
 
-import type { EvaluateOutput, IterationRecord, KeptExample, PhaseName } from './types';
+import type {
+  EvaluateOutput, FilterOutput, FinetuneOutput, GenerateOutput, IterationRecord, KeptExample, PhaseName, RationalizeOutput, RunStore, SeedOutput,
+} from './types';
 
 export interface RecordParts {
   generated: number;
@@ -56,4 +60,63 @@ function keptByCategory(kept: KeptExample[]): IterationRecord['keptByCategory'] 
 /** The iteration with the highest eval accuracy, the earliest on ties (records[i].iteration === i). */
 export function bestIteration(records: IterationRecord[]): number {
   return records.reduce((b, r, i) => (r.evalAccuracy > records[b].evalAccuracy ? i : b), 0);
+}
+
+/** What iteration `it` stored: seed and evaluate (iteration 0); generate, filter, rationalize (as the mode runs them), finetune and evaluate. */
+export interface StoredPhases {
+  seed?: SeedOutput;
+  generate?: GenerateOutput;
+  filter?: FilterOutput;
+  rationalize?: RationalizeOutput;
+  finetune?: FinetuneOutput;
+  evaluate: EvaluateOutput;
+}
+
+/** An iteration's record from its stored phase outputs. Throws when a phase the record needs is missing. */
+export function recordFromPhases(iteration: number, ph: StoredPhases): IterationRecord {
+  const none = { generated: 0, correct: 0, rationalized: 0, correctAnswers: 0, rationalizedAnswers: 0, kept: [], tokensGenerated: 0 };
+  const ev = ph.evaluate;
+  if (iteration === 0) {
+    if (!ph.seed) throw new Error('iteration 0 has no stored seed phase');
+    return makeRecord(0, { ...none, train: ph.seed, ev, seconds: { seed: ph.seed.seconds, evaluate: ev.seconds } });
+  }
+  if (!ph.finetune) throw new Error(`iteration ${iteration} has no stored finetune phase`);
+  const { generate: gen, filter: filt, rationalize: rat } = ph;
+  const seconds: Partial<Record<PhaseName, number>> = {};
+  let counts: Omit<RecordParts, 'train' | 'ev' | 'seconds'> = none;
+  if (gen) {
+    // Not the direct baseline: rationales were sampled, one per problem of the iteration's sample.
+    if (!filt) throw new Error(`iteration ${iteration} has no stored filter phase`);
+    Object.assign(seconds, { generate: gen.seconds, filter: filt.seconds }, rat && { rationalize: rat.seconds });
+    counts = {
+      generated: gen.completions.length, correct: filt.kept.length, rationalized: rat?.kept.length ?? 0,
+      // Phases stored before both counts were recorded kept by the answer alone.
+      correctAnswers: filt.answerCorrect ?? filt.kept.length, rationalizedAnswers: rat?.answerCorrect ?? rat?.kept.length ?? 0,
+      kept: [...filt.kept, ...(rat?.kept ?? [])], tokensGenerated: gen.tokensGenerated + (rat?.tokensGenerated ?? 0),
+    };
+  }
+  Object.assign(seconds, { finetune: ph.finetune.seconds, evaluate: ev.seconds });
+  return makeRecord(iteration, { ...counts, train: ph.finetune, ev, seconds });
+}
+
+/**
+ * Records of the iterations whose evaluation is stored (0..n, in order, at most `maxIteration`), built from
+ * the stored phases alone. Empty when the store does not hold what its evaluations imply.
+ */
+export async function storedRecords(store: Pick<RunStore, 'getPhase'>, maxIteration: number): Promise<IterationRecord[]> {
+  const records: IterationRecord[] = [];
+  for (let it = 0; it <= maxIteration; it++) {
+    const evaluate = await store.getPhase<EvaluateOutput>(it, 'evaluate');
+    if (evaluate === undefined) break;
+    const get = <T>(name: PhaseName) => store.getPhase<T>(it, name);
+    const ph: StoredPhases = it === 0
+      ? { seed: await get<SeedOutput>('seed'), evaluate }
+      : { generate: await get('generate'), filter: await get('filter'), rationalize: await get('rationalize'), finetune: await get('finetune'), evaluate };
+    try {
+      records.push(recordFromPhases(it, ph));
+    } catch {
+      return [];
+    }
+  }
+  return records;
 }

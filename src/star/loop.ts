@@ -12,7 +12,7 @@
 
 import { type StarConfig, stepsForIteration, upgradeStarConfig, validateStarConfig } from './config';
 import { deriveSeed, evaluationSet, iterationSample, poolOverlap, sampleWeights, trainingPool } from './draws';
-import { bestIteration, makeRecord, type RecordParts } from './iteration_record';
+import { bestIteration, recordFromPhases, type StoredPhases } from './iteration_record';
 import type {
   EvaluateOutput, Example, FilterOutput, FinetuneOptions, FinetuneOutput, GenerateOutput, KeptExample, PhaseName,
   RationalizeOutput, RunStore, SeedCheck, SeedOutput, StarEngine, StarEvent, StarSummary, TaskAdapter,
@@ -377,8 +377,7 @@ export async function runStar<P>(cfg: StarConfig, deps: StarDeps<P>): Promise<St
   const evalSet = evaluationSet(cfg, task);
   const seed = await seedPhase(ctx);
   const baseEval = await evaluatePhase(ctx, 0, evalSet);
-  const none = { generated: 0, correct: 0, rationalized: 0, correctAnswers: 0, rationalizedAnswers: 0, kept: [], tokensGenerated: 0 };
-  const records = [makeRecord(0, { ...none, train: seed, ev: baseEval, seconds: { seed: seed.seconds, evaluate: baseEval.seconds } })];
+  const records = [recordFromPhases(0, { seed, evaluate: baseEval })];
 
   let stoppedBy: StarSummary['stoppedBy'] = 'iterations';
   const iterations = cfg.mode === 'base' ? 0 : cfg.iterations;
@@ -387,31 +386,23 @@ export async function runStar<P>(cfg: StarConfig, deps: StarDeps<P>): Promise<St
   const keptSoFar = new Map<string, KeptExample>(); // accumulate: the newest kept rationale of each problem
   for (let it = 1; it <= iterations; it++) {
     const sample = iterationSample(cfg, pool, it, sampleWeights(cfg, prevEval), (p) => task.category(p));
-    const seconds: Partial<Record<PhaseName, number>> = {};
     let examples: Example[];
-    let counts: Omit<RecordParts, 'train' | 'ev' | 'seconds'> = none;
+    let sampled: Pick<StoredPhases, 'generate' | 'filter' | 'rationalize'> = {};
     if (cfg.mode === 'direct') {
       examples = sample.map((p) => ({ prompt: trainingPrompt(task, p), target: task.directTarget(p) }));
     } else {
       const gen = await generatePhase(ctx, it, sample);
       const filt = await filterPhase(ctx, it, sample, gen);
       const rat = cfg.rationalize ? await rationalizePhase(ctx, it, sample, filt) : undefined;
-      Object.assign(seconds, { generate: gen.seconds, filter: filt.seconds }, rat && { rationalize: rat.seconds });
       const kept = [...filt.kept, ...(rat?.kept ?? [])];
       for (const k of kept) keptSoFar.set(JSON.stringify(k.problem), k);
       examples = trainingExamples(cfg, task, cfg.accumulate ? [...keptSoFar.values()] : kept);
-      counts = {
-        generated: sample.length, correct: filt.kept.length, rationalized: rat?.kept.length ?? 0,
-        // Phases stored before both counts were recorded kept by the answer alone.
-        correctAnswers: filt.answerCorrect ?? filt.kept.length, rationalizedAnswers: rat?.answerCorrect ?? rat?.kept.length ?? 0,
-        kept, tokensGenerated: gen.tokensGenerated + (rat?.tokensGenerated ?? 0),
-      };
+      sampled = { generate: gen, filter: filt, rationalize: rat };
     }
     const ft = await finetunePhase(ctx, it, examples);
     const ev = await evaluatePhase(ctx, it, evalSet);
     prevEval = ev;
-    Object.assign(seconds, { finetune: ft.seconds, evaluate: ev.seconds });
-    records.push(makeRecord(it, { ...counts, train: ft, ev, seconds }));
+    records.push(recordFromPhases(it, { ...sampled, finetune: ft, evaluate: ev }));
 
     // Patience counts iterations since the best accuracy so far, the base model included.
     if (cfg.patience > 0 && it - bestIteration(records) >= cfg.patience) {

@@ -1,16 +1,16 @@
-// What a run's stored phases say, read back by the STaR loop's own code: iteration records come from
-// replaying runStar over the store (every phase is found there, so no engine runs and nothing is
-// written), and an iteration's rationales are matched to its problems, which are re-drawn from the
-// config's seeds exactly as the loop drew them. An arithmetic run's problems come from its seeds alone;
-// a CommonsenseQA run's are drawn from the questions stored with it ('csqa-questions').
+// What a run's stored phases say: iteration records are built from the stored phase outputs by the same
+// function the loop uses (../star/iteration_record.ts), and an iteration's rationales are matched to its
+// problems, which are re-drawn from the config's seeds exactly as the loop drew them. An arithmetic run's
+// problems come from its seeds alone; a CommonsenseQA run's are drawn from the questions stored with it
+// ('csqa-questions').
 
 import { iterationSample, sampleWeights, trainingPool } from '../star/draws';
-import { runStar } from '../star/loop';
+import { storedRecords } from '../star/iteration_record';
 import type { AnyRunConfig } from '../star/run_configs';
 import { arithmeticTask } from '../star/tasks/arithmetic_task';
 import { type CsqaProblem, csqaTask } from '../star/tasks/csqa';
 import type { CsqaRunConfig } from '../star/tasks/csqa_run';
-import type { EvaluateOutput, FilterOutput, GenerateOutput, IterationRecord, RationalizeOutput, RunStore, StarEngine, TaskAdapter } from '../star/types';
+import type { EvaluateOutput, FilterOutput, GenerateOutput, IterationRecord, RationalizeOutput, RunStore, TaskAdapter } from '../star/types';
 import type { CsqaQuestions } from '../storage/archive_check';
 import type { RationaleRow } from './api';
 
@@ -46,36 +46,9 @@ export async function taskFor(cfg: AnyRunConfig, store: RunStore): Promise<RunTa
   };
 }
 
-/** Reads through to `store`; writes go nowhere. */
-function readOnly(store: RunStore): RunStore {
-  return {
-    getPhase: (it, phase) => store.getPhase(it, phase),
-    getWeights: (name) => store.getWeights(name),
-    getJSON: (key) => store.getJSON(key),
-    putPhase: async () => {},
-    putWeights: async () => {},
-    putJSON: async () => {},
-  };
-}
-
-const missing = (): never => {
-  throw new Error('replay reached a phase that is not stored');
-};
-const NO_ENGINE: StarEngine = { initRandom: missing, generate: missing, finetune: missing, saveWeights: missing, loadWeights: missing };
-
-/** Records of the iterations whose evaluation is stored (0..n, in order), as the loop computes them. */
-export async function completedRecords(cfg: AnyRunConfig, store: RunStore): Promise<IterationRecord[]> {
-  let n = -1;
-  while (n < cfg.star.iterations && (await store.getPhase(n + 1, 'evaluate')) !== undefined) n++;
-  if (n < 0) return [];
-  try {
-    const t = await taskFor(cfg, store);
-    if (!t) return [];
-    const summary = await runStar({ ...cfg.star, iterations: n }, { task: t.task, engine: NO_ENGINE, store: readOnly(store), now: () => 0 });
-    return summary.iterations;
-  } catch {
-    return []; // a store that does not hold what its evaluations imply: show no records rather than wrong ones
-  }
+/** Records of the iterations whose evaluation is stored (0..n, in order), from the stored phases (see iteration_record.ts). */
+export function completedRecords(cfg: AnyRunConfig, store: RunStore): Promise<IterationRecord[]> {
+  return storedRecords(store, cfg.star.mode === 'base' ? 0 : cfg.star.iterations);
 }
 
 /**
