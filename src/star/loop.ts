@@ -43,7 +43,7 @@ async function phase<P, T extends { seconds: number }>(
   ctx.signal?.throwIfAborted();
   const stored = await ctx.store.getPhase<T>(iteration, name);
   if (stored !== undefined) {
-    ctx.onProgress({ kind: 'progress', phase: name, iteration, done: 1, total: 1, message: 'completed earlier; read from the store' });
+    ctx.onProgress({ kind: 'progress', phase: name, iteration, done: 1, total: 1, message: 'completed earlier; read from the store', stored: true });
     return stored;
   }
   const start = ctx.now();

@@ -231,7 +231,8 @@ export interface StarSummary {
 }
 
 export type StarEvent =
-  | { kind: 'progress'; phase: PhaseName; iteration: number; done: number; total: number; message?: string }
+  /** `stored`: the phase had finished in an earlier session and was read from the store, not run. */
+  | { kind: 'progress'; phase: PhaseName; iteration: number; done: number; total: number; message?: string; stored?: boolean }
   | {
       kind: 'sample';
       iteration: number;

@@ -50,7 +50,8 @@ export function liveView(deps: LiveDeps): LiveView {
   let live = false;
   let canResume = true;
   let current: { iteration: number; phase: PhaseName } | null = null;
-  let progress = new Map<PhaseName, { done: number; total: number; message?: string }>();
+  /** Per phase of the current iteration: how far it is, or `finished` before this view saw it run (stored, or done while not watched). */
+  let progress = new Map<PhaseName, { done: number; total: number; finished?: boolean }>();
   let loss: { key: string; steps: number[]; values: number[]; keyValues: number[] } = { key: '', steps: [], values: [], keyValues: [] };
   let throughput: number | null = null;
   let sessionStart = 0;
@@ -188,7 +189,7 @@ export function liveView(deps: LiveDeps): LiveView {
       r.row.classList.toggle('skipped', !active.has(name) || (name === 'seed' && (current?.iteration ?? 0) > 0));
       r.row.classList.toggle('finished', finished || (p !== undefined && p.done >= p.total));
       r.bar.style.width = `${p && p.total > 0 ? Math.min(100, (100 * p.done) / p.total) : 0}%`;
-      setText(r.note, !active.has(name) ? 'not in this mode' : p ? (p.message?.startsWith('completed earlier') ? 'stored' : `${p.done} / ${p.total}`) : '');
+      setText(r.note, !active.has(name) ? 'not in this mode' : p ? (p.finished ? 'stored' : `${p.done} / ${p.total}`) : '');
     }
     setText(lossTitle, loss.key ? `Loss: ${loss.key}` : 'Fine-tune loss');
     // The mean over every target token hides the few that need computing: the sum digits and carries get a line of their own.
@@ -251,8 +252,8 @@ export function liveView(deps: LiveDeps): LiveView {
         if (current?.phase !== e.phase || current.iteration !== e.iteration) deps.onPhase(run, e.phase);
         current = { iteration: e.iteration, phase: e.phase };
         // Phases before this one in the loop's order have finished.
-        for (const p of PHASE_ORDER.slice(0, PHASE_ORDER.indexOf(e.phase))) if (!progress.has(p)) progress.set(p, { done: 1, total: 1, message: 'completed earlier' });
-        progress.set(e.phase, { done: e.done, total: e.total, message: e.message });
+        for (const p of PHASE_ORDER.slice(0, PHASE_ORDER.indexOf(e.phase))) if (!progress.has(p)) progress.set(p, { done: 1, total: 1, finished: true });
+        progress.set(e.phase, { done: e.done, total: e.total, finished: e.stored });
       } else if (e.kind === 'loss') {
         const key = e.phase === 'seed' ? 'seed training' : `fine-tune of iteration ${e.iteration}`;
         if (loss.key !== key) loss = { key, steps: [], values: [], keyValues: [] };

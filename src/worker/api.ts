@@ -43,7 +43,7 @@ export interface GpuInfo {
 
 /** Events streamed to the page while a run is going. */
 export type EngineEvent =
-  | { kind: 'phase'; runId: string; iteration: number; phase: PhaseName; done: number; total: number; message?: string }
+  | { kind: 'phase'; runId: string; iteration: number; phase: PhaseName; done: number; total: number; message?: string; stored?: boolean }
   /** `keyLoss`: the loss on the scratchpad's sum digits and carries alone, when the engine reports it. */
   | { kind: 'loss'; runId: string; iteration: number; phase: 'seed' | 'finetune'; step: number; total: number; loss: number; keyLoss?: number }
   | { kind: 'sample'; runId: string; iteration: number; phase: PhaseName; prompt: string; text: string; correct: boolean | null; hinted: boolean }

@@ -66,7 +66,7 @@ function eventPump(runId: string, emit: (e: EngineEvent) => void, now: () => num
       if (key === lastKey && e.done < e.total && t - lastAt < PROGRESS_EVERY_MS) return;
       lastKey = key;
       lastAt = t;
-      emit({ kind: 'phase', runId, iteration: e.iteration, phase: e.phase, done: e.done, total: e.total, message: e.message });
+      emit({ kind: 'phase', runId, iteration: e.iteration, phase: e.phase, done: e.done, total: e.total, message: e.message, ...(e.stored && { stored: true }) });
       return;
     }
     if (!e.done) return;

@@ -245,6 +245,11 @@ describe('runStar (resume and abort)', () => {
       const again = await run(CFG, { store: new FolderStore(dir) });
       expect(again.summary).toEqual(first.summary);
       expect(again.engine.log).toEqual([]);
+      // Every phase of the rerun says it was read from the store (typed, not only in its message); none of the first run's did.
+      const progress = (events: StarEvent[]) => events.filter((e) => e.kind === 'progress');
+      expect(progress(again.events).length).toBeGreaterThan(0);
+      expect(progress(again.events).every((e) => e.kind === 'progress' && e.stored === true)).toBe(true);
+      expect(progress(first.events).some((e) => e.kind === 'progress' && e.stored)).toBe(false);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
