@@ -5,7 +5,7 @@ import type { Gpu } from '../src/gpu/device';
 import { headDim, presetConfig } from '../src/model/config';
 import { type AttentionShape, attentionCases, crossEntropyCase, type MatmulShape, matmulCase, rmsnormCase } from './cases/kernels';
 import { type DecodeShape, decodeCase } from './cases/decode';
-import { type GenerateShape, generateCase } from './cases/generate';
+import { type GenerateShape, generateCase, raggedCase } from './cases/generate';
 import { type StarSize, starCases } from './cases/star';
 import { lossAgrees, makeTrainJob, trainCase, trainConfig, type TrainShape } from './cases/train';
 import type { Peer } from './peers/peer';
@@ -26,6 +26,8 @@ export interface Plan {
   decode: DecodeShape[];
   /** Whole generate() calls through the product's generator (prefill + decode + readbacks). */
   generate: GenerateShape[];
+  /** generate() with rows that stop at different steps: finished rows compacted away against kept in place. */
+  ragged: GenerateShape[];
   star: StarSize;
   kernelBudget: Budget;
   trainBudget: Budget;
@@ -71,6 +73,7 @@ export function plan(quick: boolean): Plan {
       train: [{ preset: 'arithmetic', B: 1, T: 32 }],
       decode: decodeAt(1),
       generate: [],
+      ragged: [{ preset: 'arithmetic-small', B: 128, steps: 32, prompt: 12 }],
       star: 'micro',
       kernelBudget: { targetSeconds: 0.2, repeats: 3, maxSeconds: 0.6 },
       trainBudget: { targetSeconds: 0.5, repeats: 3, maxSeconds: 3, maxIters: 20 },
@@ -91,6 +94,7 @@ export function plan(quick: boolean): Plan {
     train: [{ preset: 'arithmetic', B: 32, T: 128 }, { preset: 'gpt5m', B: 16, T: 256 }],
     decode: decodeAt(32),
     generate: [1, 64, 256].map((B) => ({ preset: 'arithmetic', B, steps: 64, prompt: 8 })),
+    ragged: [{ preset: 'arithmetic', B: 256, steps: 64, prompt: 8 }],
     star: 'five',
     kernelBudget: { targetSeconds: 0.5, repeats: 5, maxSeconds: 10 },
     trainBudget: { targetSeconds: 1, repeats: 5, maxSeconds: 20, maxIters: 20 },
@@ -196,6 +200,7 @@ export async function runSuite(gpu: Gpu, p: Plan, opts: SuiteOptions): Promise<C
   if (want('generate')) {
     for (const s of p.decode) done(await decodeCase(gpu, s, p.generateRepeats));
     for (const s of p.generate) done(await generateCase(gpu, s, p.generateRepeats));
+    for (const s of p.ragged) done(await raggedCase(gpu, s, p.generateRepeats));
   }
   if (want('star')) done(...(await starCases(gpu, p.star)));
   return out;

@@ -68,3 +68,51 @@ async function askedPerStep(call: (steps: number) => Promise<void>, nLayers: num
     readbacksPerStep: per('readbacks'),
   };
 }
+
+/**
+ * Ragged batches: rows that stop at different steps (each at the first prefix of its text whose hash is 0 mod
+ * 4, so about a quarter of the rows stop at each step: most early, a few late, as 1-digit sums end long before
+ * 5-digit ones). The same greedy generate() calls with finished rows compacted away and kept in place, timed
+ * alternately in one run; the value is the speedup, with the rows each decoded.
+ */
+export async function raggedCase(gpu: Gpu, s: GenerateShape, repeats: number): Promise<CaseResult> {
+  const cfg = presetConfig(s.preset);
+  const params = createParamBuffers(gpu, layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize), 'bench.params');
+  uploadParams(gpu, params, initParams(cfg, 1));
+  const gen = createGenerator(gpu, cfg, params, { B: s.B, S: cfg.maxSeq });
+  const r = rng(3);
+  const prompts = Array.from({ length: s.B }, () => Array.from({ length: s.prompt }, () => 3 + Math.floor(r() * (cfg.vocab - 3))));
+  const decode = (ids: number[]) => ids.map((t) => String.fromCharCode(0x100 + t)).join('');
+  const hash = (t: string) => [...t].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_003, 7);
+  const stopAt = (t: string) => {
+    for (let k = 2; k <= t.length; k++) if (hash(t.slice(0, k)) % 4 === 0) return k;
+    return -1;
+  };
+  const run = async (compact: boolean) => {
+    const rows0 = gen.stats.decodeRows;
+    const t0 = performance.now();
+    const out = await gen.generate(prompts, { maxNewTokens: s.steps, sampling: GREEDY, eosId: cfg.vocab, padId: 0, decode, stopAt, compact });
+    return { seconds: (performance.now() - t0) / 1000, rows: gen.stats.decodeRows - rows0, text: out.map((g) => g.text) };
+  };
+  await run(true); // warmup: compiles the prefill, the decode steps and the compacted plans
+  await run(false);
+  const on: number[] = [];
+  const off: number[] = [];
+  let rows = { on: 0, off: 0 };
+  for (let i = 0; i < repeats; i++) {
+    const a = await run(true);
+    const b = await run(false);
+    if (JSON.stringify(a.text) !== JSON.stringify(b.text)) throw new Error(`${s.preset} B${s.B}: compaction changed the generated text`);
+    on.push(a.seconds);
+    off.push(b.seconds);
+    rows = { on: a.rows, off: b.rows };
+  }
+  for (const seg of params.segments) seg.buffer.destroy();
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  const [tOn, tOff] = [median(on), median(off)];
+  return {
+    name: `generate() ragged ${s.preset} B${s.B}, compacted vs not`, group: 'generate', value: tOff / tOn, unit: 'x', seconds: tOn,
+    params: { preset: s.preset, B: s.B, maxNew: s.steps, prompt: s.prompt, repeats, secondsCompacted: tOn, secondsInPlace: tOff, rowsCompacted: rows.on, rowsInPlace: rows.off },
+    note: `rows that stop at different steps (most early); finished rows moved out of the batch (${rows.on} rows decoded) against kept in place (${rows.off}), the same text; value = time in place / time compacted`,
+  };
+}

@@ -2,14 +2,22 @@
 // whole batch (KV cache, logits, sampling). Only sampled token ids come back, every `readEvery` steps,
 // to stream text and apply stop rules; finished sequences are marked done on the GPU (they then emit
 // padding) and are no longer read. The batch ends when every sequence has stopped.
+//
+// No work on finished rows (greedy decoding): when a read-back finds at most half the rows of the current
+// batch still going, the live rows move to the front of the KV cache (through a scratch buffer: WebGPU
+// copies never stay inside one buffer), of the history and of the flags, and decoding goes on with the
+// decode plan of a batch half as large (or smaller), so 28 live rows of 256 cost like a batch of 32.
+// Batches are not compacted below MIN_COMPACT_BATCH rows.
+// Greedy picks depend on a row's logits alone, so moving rows changes no output; sampling with a
+// temperature hashes the row index into its draw, so it keeps every row in place.
 
-import { createBuffer, readF32, readU32, upload } from '../gpu/buffers';
+import { createBuffer, readF32, readU32, subView, upload, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import type { Dispatch } from '../gpu/kernel';
 import { encode } from '../gpu/kernel';
-import { type ModelConfig, validateTokens } from '../model/config';
+import { headDim, type ModelConfig, validateTokens } from '../model/config';
 import {
-  createInferencePlan, createKvCache, inferenceActivationBytes, type InferencePlan, kvCacheBytes, maxBatchForBindings, uploadPositions,
+  createInferencePlan, createKvCache, inferenceActivationBytes, type InferencePlan, type KvCache, kvCacheBytes, maxBatchForBindings, uploadPositions,
 } from '../model/inference';
 import type { ParamBuffers } from '../model/params';
 import { sample, type SampleArgs, type SamplingParams, setSampleStep } from '../ops/sampling';
@@ -34,6 +42,8 @@ export interface GenerateOptions {
   onText?: (i: number, text: string, done: boolean) => void;
   /** Read sampled ids back every this many steps (default 4). */
   readEvery?: number;
+  /** Move live rows together once half have finished (greedy decoding only; default true). See the header. */
+  compact?: boolean;
   /** Tests only: receives each step's logits [B, V] (forces a readback per step). */
   debugLogits?: (step: number, logits: Float32Array) => void;
 }
@@ -49,13 +59,31 @@ export interface Generation {
 export interface Generator {
   B: number;
   S: number;
+  /** Rows decoded so far, summed over decode steps (a step of a batch of b rows counts b): what compaction saves. */
+  stats: { decodeRows: number };
   /** Generates for up to B prompts (token ids, no padding). */
   generate(prompts: number[][], opts: GenerateOptions): Promise<Generation[]>;
 }
 
-/** GPU bytes a generator of batch B and capacity S needs (cache, decode and one prefill plan of length P). */
+/** The smaller batches a generator of batch B compacts into: halving, down to MIN_COMPACT_BATCH. */
+export function compactSizes(B: number): number[] {
+  const sizes: number[] = [];
+  for (let b = Math.ceil(B / 2); b >= MIN_COMPACT_BATCH && b < B; b = Math.ceil(b / 2)) {
+    sizes.push(b);
+    if (b === MIN_COMPACT_BATCH) break;
+  }
+  return sizes;
+}
+
+/**
+ * GPU bytes a generator of batch B and capacity S needs: the cache, the decode plan and one prefill plan of
+ * length P, the decode plans of the compacted batches (together under one of batch B) and the scratch rows
+ * a compaction moves a layer's keys or values through.
+ */
 export function generatorBytes(cfg: ModelConfig, B: number, S: number, maxPrompt = S): number {
-  return kvCacheBytes(cfg, B, S) + inferenceActivationBytes(cfg, B, 1) + inferenceActivationBytes(cfg, B, maxPrompt) + B * S * 4 + 2 * B * 4;
+  const scratch = (compactSizes(B)[0] ?? 0) * S * cfg.nKvHeads * headDim(cfg) * 4;
+  const compacted = compactSizes(B).reduce((n, b) => n + inferenceActivationBytes(cfg, b, 1), 0);
+  return kvCacheBytes(cfg, B, S) + inferenceActivationBytes(cfg, B, 1) + inferenceActivationBytes(cfg, B, maxPrompt) + B * S * 4 + 2 * B * 4 + compacted + scratch;
 }
 
 /**
@@ -79,6 +107,11 @@ export function chooseBatchSize(cfg: ModelConfig, S: number, budgetBytes: number
 
 const BUCKET = 8;
 const MAX_PREFILL_PLANS = 4;
+/**
+ * The smallest batch a generator compacts into: below it a decode step costs about the same whatever its rows
+ * (measured on SwiftShader: a ragged batch of 64 gained nothing, one of 256 ran 1.4x faster; bench 'ragged').
+ */
+const MIN_COMPACT_BATCH = 32;
 
 export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers, { B, S }: { B: number; S: number }): Generator {
   const cache = createKvCache(gpu, cfg, B, S);
@@ -86,9 +119,30 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
   const done = createBuffer(gpu, B * 4, 'gen.done');
   const history = createBuffer(gpu, B * S * 4, 'gen.history');
   const decodePlan = createInferencePlan(gpu, cfg, params, cache, 1, start);
+  const rowBytes = S * cfg.nKvHeads * headDim(cfg) * 4; // one sequence's keys (or values) in one layer
+  // The first `rows` rows of the batch: the cache, flags and history of a compacted batch (row strides unchanged).
+  const front = (rows: number) => ({
+    cache: { B: rows, S, k: cache.k.map((v) => subView(v, 0, rows * rowBytes)), v: cache.v.map((v) => subView(v, 0, rows * rowBytes)) } as KvCache,
+    start: subView(start, 0, rows * 4), done: subView(done, 0, rows * 4), history: subView(history, 0, rows * S * 4),
+  });
+  // Decode plans of the compacted batches and the scratch their moves go through, made on first use.
+  const compactPlans = new Map<number, InferencePlan>();
+  let scratch: View | null = null;
+  const stats = { decodeRows: 0 };
+  const decodePlanFor = (rows: number) => {
+    if (rows === B) return decodePlan;
+    let plan = compactPlans.get(rows);
+    if (!plan) {
+      const f = front(rows);
+      plan = createInferencePlan(gpu, cfg, params, f.cache, 1, f.start);
+      compactPlans.set(rows, plan);
+    }
+    return plan;
+  };
   // Sampling reads a plan's logits and writes the decode plan's input tokens, so no ids travel via the CPU.
-  const sampler = (plan: InferencePlan, sampling: SamplingParams, eosId: number, padId: number, V: number) => {
-    const args: SampleArgs = { logits: plan.logits, out: decodePlan.tokens, history, done, B, V, stride: cfg.vocab, maxNew: S, eosId, padId, params: sampling };
+  const sampler = (plan: InferencePlan, target: InferencePlan, sampling: SamplingParams, eosId: number, padId: number, V: number) => {
+    const f = front(target.B);
+    const args: SampleArgs = { logits: plan.logits, out: target.tokens, history: f.history, done: f.done, B: target.B, V, stride: cfg.vocab, maxNew: S, eosId, padId, params: sampling };
     return { args, ds: sample(gpu, args) };
   };
   const prefills = new Map<number, InferencePlan>();
@@ -102,14 +156,25 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
     }
     return plan;
   };
-  const samplerFor = (plan: InferencePlan, s: SamplingParams, eos: number, pad: number, V: number) => {
-    const key = `${plan.Tq}:${JSON.stringify(s)}:${eos}:${pad}:${V}`;
+  const samplerFor = (plan: InferencePlan, target: InferencePlan, s: SamplingParams, eos: number, pad: number, V: number) => {
+    const key = `${plan.Tq}:${plan.B}:${JSON.stringify(s)}:${eos}:${pad}:${V}`;
     let e = samplers.get(key);
     if (!e || e.args.logits !== plan.logits) {
-      e = sampler(plan, s, eos, pad, V);
+      e = sampler(plan, target, s, eos, pad, V);
       samplers.set(key, e);
     }
     return e;
+  };
+
+  /** Moves rows `keep` (ascending) of every layer's keys and values to rows 0..keep.length-1. */
+  const moveCacheRows = (keep: number[]) => {
+    scratch ??= createBuffer(gpu, (compactSizes(B)[0] ?? 1) * rowBytes, 'gen.compactScratch');
+    const enc = gpu.device.createCommandEncoder();
+    for (const layer of [...cache.k, ...cache.v]) {
+      keep.forEach((r, j) => enc.copyBufferToBuffer(layer.buffer, layer.offset + r * rowBytes, scratch!.buffer, scratch!.offset + j * rowBytes, rowBytes));
+      enc.copyBufferToBuffer(scratch.buffer, scratch.offset, layer.buffer, layer.offset, keep.length * rowBytes);
+    }
+    submitCommands(gpu, enc);
   };
 
   async function generate(prompts: number[][], opts: GenerateOptions): Promise<Generation[]> {
@@ -131,11 +196,13 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
     if ((opts.stopStrings?.length || opts.stopAt || opts.onText) && !opts.decode) throw new Error('generate: stop strings and streaming need a decode function.');
     const sampling = opts.sampling ?? GREEDY;
     const readEvery = Math.max(1, opts.readEvery ?? 4);
+    const greedy = sampling.temperature === 0 || sampling.topK === 1;
+    const compacting = greedy && opts.compact !== false;
 
     // Left-pad every prompt to P; rows past n are idle (done from the start).
-    const startArr = new Uint32Array(B);
+    let startArr = new Uint32Array(B);
     const tokens = new Uint32Array(B * P).fill(opts.padId);
-    const doneArr = new Uint32Array(B);
+    let doneArr = new Uint32Array(B);
     for (let b = 0; b < B; b++) {
       const p = prompts[b];
       if (!p) {
@@ -153,38 +220,61 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
     uploadPositions(gpu, pre, startArr, 0);
     const V = opts.vocabSize ?? cfg.vocab;
     if (!Number.isInteger(V) || V < 1 || V > cfg.vocab) throw new Error(`generate: vocabSize must be an integer in 1..${cfg.vocab} (the model's vocab), got ${V}.`);
-    const preSample = samplerFor(pre, sampling, opts.eosId, opts.padId, V);
-    const decSample = samplerFor(decodePlan, sampling, opts.eosId, opts.padId, V);
+    const preSample = samplerFor(pre, decodePlan, sampling, opts.eosId, opts.padId, V);
+    // The batch being decoded: its plan, its sampler, and which prompt each of its rows holds (-1: none).
+    let cur = { plan: decodePlan, sample: samplerFor(decodePlan, decodePlan, sampling, opts.eosId, opts.padId, V), prompt: Array.from({ length: B }, (_, b) => (b < n ? b : -1)) };
 
     const out: Generation[] = prompts.map(() => ({ tokens: [], text: '', finish: 'length' as FinishReason }));
     const finished = prompts.map(() => false);
     const submitStep = (step: number) => {
       const enc = gpu.device.createCommandEncoder();
-      const s = step === 0 ? preSample : decSample;
+      const s = step === 0 ? preSample : cur.sample;
       setSampleStep(gpu, s.ds, s.args, step);
       if (step === 0) pre.encode(enc, 0);
       else {
-        uploadPositions(gpu, decodePlan, startArr, P + step - 1);
-        decodePlan.encode(enc, P + step - 1);
+        uploadPositions(gpu, cur.plan, startArr, P + step - 1);
+        cur.plan.encode(enc, P + step - 1);
+        stats.decodeRows += cur.plan.B;
       }
       const pass = enc.beginComputePass();
       encode(pass, s.ds);
       pass.end();
       submitCommands(gpu, enc);
     };
+    /** Keeps the live rows of the current batch, moved to the front of a smaller one (no step is in flight). */
+    const compact = (live: number[], hist: Uint32Array, steps: number) => {
+      const rows = compactSizes(B).filter((b) => b >= live.length).pop();
+      if (rows === undefined || rows >= cur.plan.B) return;
+      moveCacheRows(live);
+      const plan = decodePlanFor(rows);
+      const pick = (src: Uint32Array, fill: number) => Uint32Array.from({ length: rows }, (_, j) => (j < live.length ? src[live[j]] : fill));
+      startArr = pick(startArr, P - 1);
+      doneArr = pick(doneArr, 1);
+      const histNew = new Uint32Array(rows * S);
+      live.forEach((r, j) => histNew.set(hist.subarray(r * S, r * S + steps), j * S));
+      const next = Uint32Array.from({ length: rows }, (_, j) => (j < live.length ? hist[live[j] * S + steps - 1] : opts.padId));
+      const f = front(rows);
+      upload(gpu, f.start, startArr);
+      upload(gpu, f.done, doneArr);
+      upload(gpu, f.history, histNew);
+      upload(gpu, plan.tokens, next); // the last sampled id of each row: the next step's input
+      cur = { plan, sample: samplerFor(plan, plan, sampling, opts.eosId, opts.padId, V), prompt: Array.from({ length: rows }, (_, j) => (j < live.length ? cur.prompt[live[j]] : -1)) };
+    };
     const collect = async (steps: number) => {
-      const [hist, doneNow] = await Promise.all([readU32(gpu, history), readU32(gpu, done)]);
+      const f = front(cur.plan.B);
+      const [hist, doneNow] = await Promise.all([readU32(gpu, f.history), readU32(gpu, f.done)]);
       const markDone: number[] = [];
-      for (let i = 0; i < n; i++) {
-        if (finished[i]) continue;
-        const ids = Array.from(hist.subarray(i * S, i * S + steps));
+      for (let r = 0; r < cur.plan.B; r++) {
+        const i = cur.prompt[r];
+        if (i < 0 || finished[i]) continue;
+        const ids = Array.from(hist.subarray(r * S, r * S + steps));
         const eosAt = ids.indexOf(opts.eosId);
         const g = out[i];
         g.tokens = eosAt >= 0 ? ids.slice(0, eosAt) : ids;
         if (eosAt >= 0) {
           g.finish = 'eos';
           finished[i] = true;
-        } else if (doneNow[i]) {
+        } else if (doneNow[r]) {
           finished[i] = true;
         }
         if (opts.decode) {
@@ -198,7 +288,7 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
             let k = 1;
             while (k < g.tokens.length && opts.decode(g.tokens.slice(0, k)).length < cut) k++;
             g.tokens = g.tokens.slice(0, k);
-            markDone.push(i);
+            markDone.push(r);
           }
         }
         if (!finished[i] && steps >= maxNew) finished[i] = true;
@@ -206,15 +296,21 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
       }
       if (markDone.length) {
         // No step is in flight here, so the GPU's flags (EOS included) are exactly doneNow.
-        for (let b = 0; b < B; b++) doneArr[b] = doneNow[b];
-        for (const i of markDone) doneArr[i] = 1;
-        upload(gpu, done, doneArr);
+        for (let b = 0; b < cur.plan.B; b++) doneArr[b] = doneNow[b];
+        for (const r of markDone) doneArr[r] = 1;
+        upload(gpu, f.done, doneArr);
+      } else {
+        for (let b = 0; b < cur.plan.B; b++) doneArr[b] = doneNow[b];
+      }
+      if (compacting && steps < maxNew) {
+        const live = cur.prompt.flatMap((i, r) => (i >= 0 && !finished[i] ? [r] : []));
+        if (live.length > 0 && live.length <= cur.plan.B / 2) compact(live, hist, steps);
       }
     };
     let step = 0;
     for (; step < maxNew; step++) {
       submitStep(step);
-      if (opts.debugLogits) opts.debugLogits(step, await readF32(gpu, (step === 0 ? pre : decodePlan).logits));
+      if (opts.debugLogits) opts.debugLogits(step, await readF32(gpu, (step === 0 ? pre : cur.plan).logits));
       if ((step + 1) % readEvery === 0 || step + 1 === maxNew) {
         await collect(step + 1);
         if (finished.every(Boolean)) break;
@@ -223,7 +319,7 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
     return out;
   }
 
-  return { B, S, generate };
+  return { B, S, stats, generate };
 }
 
 function firstStop(text: string, stops: string[] | undefined, stopAt: ((text: string) => number) | undefined): number {

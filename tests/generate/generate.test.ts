@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { countsNow, countsSince } from '../../src/gpu/counters';
 import type { Gpu } from '../../src/gpu/device';
-import { createGenerator, chooseBatchSize, generatorBytes, GREEDY } from '../../src/generate/generate';
+import { chooseBatchSize, compactSizes, createGenerator, generatorBytes, GREEDY } from '../../src/generate/generate';
 import { type ModelConfig, presetConfig } from '../../src/model/config';
 import { kvCacheBytes, maxBatchForBindings } from '../../src/model/inference';
 import { initParams, layoutParams, type ParamTensors } from '../../src/model/params';
@@ -118,6 +118,45 @@ describe('generation', () => {
     // The sequences that did not stop are unchanged.
     for (const i of [0, 2]) if (!free[i].text.includes(stop)) expect(withStop[i].tokens).toEqual(free[i].tokens);
     expect(free[2].finish).toBe('length');
+  });
+
+  it('moves the live rows together once half have finished (greedy): the same tokens, fewer rows decoded', async () => {
+    const gpu = await testGpu();
+    const trainer = await model(gpu, 3);
+    const gen = createGenerator(gpu, cfg, trainer.params, { B: 64, S: 48 });
+    const prompts = Array.from({ length: 60 }, (_, i) => [1, 3 + (i % 7), 4 + ((i * 3) % 11), ...(i % 3 ? [5 + (i % 4)] : [])]);
+    // A row stops at the first prefix (of 2 tokens or more) whose hash is 0 mod 4: about a quarter of the rows
+    // at each step, so most finish early and a few run long (as one-digit sums end long before five-digit ones).
+    const decode = (ids: number[]) => ids.map((t) => String.fromCharCode(65 + t)).join('');
+    const hash = (t: string) => [...t].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_003, 7);
+    const stopAt = (t: string) => {
+      for (let k = 2; k <= t.length; k++) if (hash(t.slice(0, k)) % 4 === 0) return k;
+      return -1;
+    };
+    const opts = { maxNewTokens: 24, eosId: 99, padId: PAD, decode, stopAt };
+    const runWith = async (o: object) => {
+      const before = gen.stats.decodeRows;
+      const out = await gen.generate(prompts, { ...opts, ...o });
+      return { out, rows: gen.stats.decodeRows - before };
+    };
+    expect([compactSizes(256), compactSizes(64), compactSizes(48)]).toEqual([[128, 64, 32], [32], []]); // never below 32 rows
+    const still = await runWith({ compact: false });
+    const moved = await runWith({});
+    expect(moved.out).toEqual(still.out);
+    const lengths = still.out.map((g) => g.tokens.length);
+    expect(new Set(lengths).size, `stop lengths ${lengths}`).toBeGreaterThan(5);
+    // Without compaction every decode step computes all 64 rows; with it (down to 32), fewer than two thirds of that here.
+    expect(still.rows % 64).toBe(0);
+    expect(still.rows).toBeGreaterThanOrEqual(64 * (Math.max(...lengths) - 1));
+    expect(moved.rows, `lengths ${lengths}`).toBeLessThan((2 / 3) * still.rows);
+    // Each prompt alone gives the same tokens (nothing leaks between rows when they move).
+    for (const i of [0, 7, 59]) expect((await gen.generate([prompts[i]], opts))[0]).toEqual(still.out[i]);
+    // Sampling with a temperature hashes the row into its draw: it keeps rows in place, so seeded runs repeat.
+    const sampled = { ...opts, sampling: { temperature: 1, topK: 0, topP: 1, seed: 5 } };
+    const a = await runWith(sampled);
+    const b = await runWith({ ...sampled, compact: false });
+    expect(a.out).toEqual(b.out);
+    expect(a.rows).toBe(b.rows);
   });
 
   it('streams text as it grows and ends every stream with done', async () => {
