@@ -25,7 +25,7 @@ import { attentionBackward } from '../ops/attention';
 import { matmul, sumRows } from '../ops/matmul';
 import { rmsnorm, rmsnormBackward } from '../ops/rmsnorm';
 import { rope } from '../ops/rope';
-import { swiglu, swigluBackward } from '../ops/swiglu';
+import { swiglu, swigluBackward, swigluPacked } from '../ops/swiglu';
 import { headDim, type ModelConfig } from './config';
 import { adapterOf, hasBias, LORA_MODULES, loraBackward, loraForward, loraName, type LoraTarget, type ModelWeights, targetDims } from './lora';
 import { layerName, type ParamBuffers } from './params';
@@ -48,6 +48,12 @@ export interface BlockBuffers {
   proj: View; // [BT, C] o_proj's and then down_proj's output (the MLP's is the caller's `pending` residual)
   /** u = x·A^T [BT, r] of each targeted linear (LoRA); one buffer may serve every target when nothing reads it later. */
   loraU?: (t: LoraTarget) => View;
+  /**
+   * [BT, 2F] (inference): where gate_proj and up_proj sit back to back in one buffer (gateUpWeight), one matmul
+   * writes both into it and swigluPacked reads them: one dispatch fewer. Training keeps gate and up apart (backward
+   * reads them).
+   */
+  gateUp?: View;
 }
 
 export interface BlockForwardArgs {
@@ -79,6 +85,17 @@ export function blockLinear(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, l: numb
   ];
 }
 
+/** gate_proj and up_proj of layer l as one [2F, C] weight, where they sit back to back in one buffer with no adapter or bias; else null. */
+export function gateUpWeight(cfg: ModelConfig, p: ModelWeights, l: number): { w: View; f16: boolean } | null {
+  if (adapterOf(p, l, 'gate') || adapterOf(p, l, 'up') || hasBias(cfg, 'gate') || hasBias(cfg, 'up')) return null;
+  const [g, u] = [layerName(l, 'mlp.gate_proj.weight'), layerName(l, 'mlp.up_proj.weight')];
+  const [cg, cu] = [p.chunks(g), p.chunks(u)];
+  if (p.dtype(g) !== p.dtype(u) || cg.length !== 1 || cu.length !== 1) return null;
+  const [a, b] = [cg[0].view, cu[0].view];
+  if (a.buffer !== b.buffer || b.offset !== a.offset + a.size) return null;
+  return { w: { buffer: a.buffer, offset: a.offset, size: a.size + b.size }, f16: p.dtype(g) === 'f16' };
+}
+
 /** One block's forward, in the order both plans encode it. Leaves xOut = xMid + proj to the next norm (see the header). */
 export function blockForward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, a: BlockForwardArgs): Dispatch[] {
   const { layer: l, rows, x } = a;
@@ -86,6 +103,11 @@ export function blockForward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, a: Blo
   const D = headDim(cfg);
   const w = (rest: string) => p.view(layerName(l, rest));
   const lin = (t: LoraTarget, from: View, to: View) => blockLinear(gpu, cfg, p, l, t, from, to, rows, x.loraU?.(t));
+  const F = cfg.dFF;
+  const packed = x.gateUp && gateUpWeight(cfg, p, l);
+  const mlpGate = packed
+    ? [...linear(gpu, x.xn2, packed.w, packed.f16, x.gateUp!, rows, 2 * F, C), ...swigluPacked(gpu, { gu: x.gateUp!, out: x.h, rows, F })]
+    : [...lin('gate', x.xn2, x.gate), ...lin('up', x.xn2, x.up), ...swiglu(gpu, { gate: x.gate, up: x.up, out: x.h, n: rows * F })];
   return [
     ...rmsnorm(gpu, { x: x.xIn, w: w('input_layernorm.weight'), y: x.xn1, rstd: x.rstd1, rows, C, eps: cfg.normEps, residual: a.residual }),
     ...lin('q', x.xn1, x.q),
@@ -95,9 +117,7 @@ export function blockForward(gpu: Gpu, cfg: ModelConfig, p: ModelWeights, a: Blo
     ...a.attend(),
     ...lin('o', x.att, x.proj),
     ...rmsnorm(gpu, { x: x.xMid, w: w('post_attention_layernorm.weight'), y: x.xn2, rstd: x.rstd2, rows, C, eps: cfg.normEps, residual: { a: x.xIn, b: x.proj } }),
-    ...lin('gate', x.xn2, x.gate),
-    ...lin('up', x.xn2, x.up),
-    ...swiglu(gpu, { gate: x.gate, up: x.up, out: x.h, n: rows * cfg.dFF }),
+    ...mlpGate,
     ...lin('down', x.h, x.proj),
   ];
 }

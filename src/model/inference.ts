@@ -87,7 +87,8 @@ export function inferenceActivationBytes(cfg: ModelConfig, B: number, Tq: number
   const BT = B * Tq;
   const HD = cfg.nHeads * headDim(cfg);
   const KD = cfg.nKvHeads * headDim(cfg);
-  const floats = BT * (4 * cfg.dModel + 2 * HD + 2 * KD + 3 * cfg.dFF + 3) + B * cfg.nHeads * Tq + B * (2 * cfg.dModel + 1 + cfg.vocab) + B;
+  const gateUp = Tq === 1 ? BT * 2 * cfg.dFF : 0; // decoding's packed gate and up (createInferencePlan)
+  const floats = BT * (4 * cfg.dModel + 2 * HD + 2 * KD + 3 * cfg.dFF + 3) + B * cfg.nHeads * Tq + B * (2 * cfg.dModel + 1 + cfg.vocab) + B + gateUp;
   return floats * 4;
 }
 
@@ -143,18 +144,18 @@ export function createInferencePlan(gpu: Gpu, cfg: ModelConfig, p: ModelWeights,
   // and xB (after its attention); both norms share xn and rstd, and every LoRA target the u scratch. The
   // last block's MLP residual add goes into the final norm when that norm reads the stream itself (Tq = 1),
   // else it is its own dispatch.
-  const x: BlockBuffers = { xIn: xA, rstd1: rstd, xn1: xn, q, k, v, att, xMid: xB, rstd2: rstd, xn2: xn, gate, up, h, proj, loraU: u && (() => u) };
+  // Decoding (Tq = 1) computes gate and up with one matmul where the weights allow (block.ts, gateUpWeight).
+  const gateUp = Tq === 1 ? buf(BT * 2 * F, 'gateUp') : undefined;
+  const x: BlockBuffers = { xIn: xA, rstd1: rstd, xn1: xn, q, k, v, att, xMid: xB, rstd2: rstd, xn2: xn, gate, up, h, proj, loraU: u && (() => u), gateUp };
   let pending: { a: View; b: View } | undefined; // the previous block's MLP residual add, into xA
   for (let l = 0; l < cfg.nLayers; l++) {
-    const kArgs: KvWriteArgs = { src: k, cache: cache.k[l], B, Tq, S, W: Hkv * D };
-    const vArgs: KvWriteArgs = { src: v, cache: cache.v[l], B, Tq, S, W: Hkv * D };
+    const kvArgs: KvWriteArgs = { src: k, cache: cache.k[l], B, Tq, S, W: Hkv * D, also: { src: v, cache: cache.v[l] } };
     const aArgs: AttentionArgs = { q, k: cache.k[l], v: cache.v[l], out: att, lse, start: startView, B, Tq, Tk: S, H, Hkv, D, qOffset: 0 };
-    const kW = kvWrite(gpu, kArgs);
-    const vW = kvWrite(gpu, vArgs);
+    const kvW = kvWrite(gpu, kvArgs); // keys and values in one dispatch
     const aD = attention(gpu, aArgs);
-    kvCalls.push({ ds: kW, args: kArgs }, { ds: vW, args: vArgs });
+    kvCalls.push({ ds: kvW, args: kvArgs });
     attnCalls.push({ ds: aD, args: aArgs });
-    body.push(...blockForward(gpu, cfg, p, { layer: l, rows: BT, x, positions, residual: pending, attend: () => [...kW, ...vW, ...aD] }));
+    body.push(...blockForward(gpu, cfg, p, { layer: l, rows: BT, x, positions, residual: pending, attend: () => [...kvW, ...aD] }));
     pending = { a: xB, b: proj };
   }
   const fuseLast = last === xA;

@@ -1,4 +1,5 @@
-// Host side of shaders/kv_cache.wgsl: write Tq new key/value rows per sequence into the cache at pos0.
+// Host side of shaders/kv_cache.wgsl: write Tq new key/value rows per sequence into the cache at pos0 (with
+// `also`, the values beside the keys in the same dispatch).
 import code from '../../shaders/kv_cache.wgsl?raw';
 import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
@@ -15,6 +16,8 @@ export interface KvWriteArgs {
   S: number;
   W: number;
   pos0?: number;
+  /** A second tensor of the same shape written in the same dispatch (a layer's values beside its keys). */
+  also?: { src: View; cache: View };
 }
 
 function fields(a: KvWriteArgs, pos0: number): number[] {
@@ -28,10 +31,15 @@ export function kvWrite(gpu: Gpu, a: KvWriteArgs): Dispatch[] {
   checkDims('kvWrite', { B: a.B, Tq: a.Tq, S: a.S, W: a.W });
   checkLen('kvWrite', { src: a.src }, a.B * a.Tq * a.W);
   checkLen('kvWrite', { cache: a.cache }, a.B * a.S * a.W);
+  if (a.also) {
+    checkLen('kvWrite', { 'also.src': a.also.src }, a.B * a.Tq * a.W);
+    checkLen('kvWrite', { 'also.cache': a.also.cache }, a.B * a.S * a.W);
+  }
   return [
     makeDispatch(gpu, {
-      shader, entry: 'main', uniforms: fields(a, a.pos0 ?? 0),
-      buffers: { 1: a.src, 2: a.cache }, workgroups: grid1d(gpu, a.B * a.Tq * a.W, 256),
+      shader, entry: a.also ? 'pair' : 'main', uniforms: fields(a, a.pos0 ?? 0),
+      buffers: a.also ? { 1: a.src, 2: a.cache, 3: a.also.src, 4: a.also.cache } : { 1: a.src, 2: a.cache },
+      workgroups: grid1d(gpu, a.B * a.Tq * a.W, 256),
     }),
   ];
 }

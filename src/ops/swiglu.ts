@@ -1,6 +1,7 @@
 // Host side of shaders/swiglu.wgsl: the Llama MLP gate out = silu(gate) * up over n = BT * F floats.
 //
 // forward  swiglu({ gate, up, out, n })                      out [n]
+//          swigluPacked({ gu, out, rows, F })               out [rows, F] from gu [rows, 2F] (gate | up per row)
 // backward swigluBackward({ gate, up, dout, dgate, dup, n })  dgate, dup [n], overwritten
 import code from '../../shaders/swiglu.wgsl?raw';
 import type { View } from '../gpu/buffers';
@@ -35,9 +36,33 @@ export function swiglu(gpu: Gpu, { gate, up, out, n }: SwigluArgs): Dispatch[] {
       label: 'swiglu.forward',
       shader,
       entry: 'forward',
-      uniforms: [n],
+      uniforms: [n, 0],
       buffers: { 1: gate, 2: up, 3: out },
       workgroups: grid1d(gpu, n, 256),
+    }),
+  ];
+}
+
+export interface SwigluPackedArgs {
+  gu: View; // [rows, 2F]: each row's F gate values, then its F up values
+  out: View; // [rows, F], must not overlap gu
+  rows: number;
+  F: number;
+}
+
+/** The forward with gate and up side by side in each row of one buffer (a single matmul over both weights wrote it). */
+export function swigluPacked(gpu: Gpu, { gu, out, rows, F }: SwigluPackedArgs): Dispatch[] {
+  checkLen('swigluPacked', { gu }, rows * 2 * F);
+  checkLen('swigluPacked', { out }, rows * F);
+  checkNoAlias('swigluPacked', 'out', out, { gu });
+  return [
+    makeDispatch(gpu, {
+      label: 'swiglu.forward_packed',
+      shader,
+      entry: 'forward_packed',
+      uniforms: [rows * F, F],
+      buffers: { 1: gu, 3: out },
+      workgroups: grid1d(gpu, rows * F, 256),
     }),
   ];
 }
@@ -51,7 +76,7 @@ export function swigluBackward(gpu: Gpu, { gate, up, dout, dgate, dup, n }: Swig
       label: 'swiglu.backward',
       shader,
       entry: 'backward',
-      uniforms: [n],
+      uniforms: [n, 0],
       buffers: { 1: gate, 2: up, 4: dout, 5: dgate, 6: dup },
       workgroups: grid1d(gpu, n, 256),
     }),

@@ -28,6 +28,23 @@ describe('kvWrite', () => {
     assertClose(await readF32(gpu, cache), expected, FWD, 'cache');
   });
 
+  it('writes keys and values in one dispatch (also), each as a write of its own would', async () => {
+    const gpu = await testGpu();
+    const [B, S, W, Tq] = [2, 7, 3, 2];
+    const r = rng(2);
+    const [k0, v0] = [randn(B * S * W, r), randn(B * S * W, r)];
+    const [k, v] = [randn(B * Tq * W, r), randn(B * Tq * W, r)];
+    const kc = f32View(gpu, k0);
+    const vc = f32View(gpu, v0);
+    const args = { src: f32View(gpu, k), cache: kc, B, Tq, S, W, also: { src: f32View(gpu, v), cache: vc } };
+    const ds = kvWrite(gpu, args);
+    expect(ds).toHaveLength(1);
+    setKvWritePos(gpu, ds, args, 5);
+    await run(gpu, ds);
+    assertClose(await readF32(gpu, kc), ref.kvWrite({ src: k, cache: k0, B, Tq, S, W, pos0: 5 }), FWD, 'keys');
+    assertClose(await readF32(gpu, vc), ref.kvWrite({ src: v, cache: v0, B, Tq, S, W, pos0: 5 }), FWD, 'values');
+  });
+
   it('refuses a write past the cache', async () => {
     const gpu = await testGpu();
     const args = { src: f32View(gpu, new Float32Array(4)), cache: f32View(gpu, new Float32Array(16)), B: 1, Tq: 1, S: 4, W: 4 };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createBuffer, subView } from '../../src/gpu/buffers';
 import { run } from '../../src/gpu/kernel';
-import { swiglu, swigluBackward } from '../../src/ops/swiglu';
+import { swiglu, swigluBackward, swigluPacked } from '../../src/ops/swiglu';
 import * as ref from '../../src/reference/swiglu';
 import { rng, randn } from '../../src/util/random';
 import { f32View, readF32, testGpu } from '../helpers/gpu';
@@ -34,6 +34,23 @@ describe('swiglu reference', () => {
 });
 
 describe('swiglu on the GPU', () => {
+  for (const [rows, F] of [[1, 1], [3, 7], [5, 130], [2, 1000]]) {
+    it(`packed forward (gate | up per row of one buffer) matches the reference for ${rows}x${F}`, async () => {
+      const gpu = await testGpu();
+      const r = rng(rows * 31 + F);
+      const gate = gates(rows * F, r);
+      const up = randn(rows * F, r);
+      const gu = new Float32Array(rows * 2 * F);
+      for (let i = 0; i < rows; i++) {
+        gu.set(gate.subarray(i * F, (i + 1) * F), i * 2 * F);
+        gu.set(up.subarray(i * F, (i + 1) * F), i * 2 * F + F);
+      }
+      const out = f32View(gpu, new Float32Array(rows * F));
+      await run(gpu, swigluPacked(gpu, { gu: f32View(gpu, gu), out, rows, F }));
+      assertClose(await readF32(gpu, out), ref.swiglu({ gate, up, n: rows * F }), FWD, 'out');
+    });
+  }
+
   for (const n of [1, 7, 37, 130, 70_000]) {
     it(`forward and backward match the reference for n=${n}`, async () => {
       const gpu = await testGpu();
