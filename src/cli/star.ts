@@ -27,6 +27,7 @@ import { FolderStore, RunFolderError } from '../star/stores/files';
 import { isCorrect, parseProblemsFile, problemPrompt, type Problem } from '../star/tasks/arithmetic';
 import { arithmeticEnd, arithmeticTask } from '../star/tasks/arithmetic_task';
 import { csqaTask } from '../star/tasks/csqa';
+import { TASK_NAMES } from '../star/tasks/registry';
 import { createCsqaEngine, csqaRunConfig, prepareCsqaRun } from '../star/tasks/csqa_run';
 import { MODES, type Mode, type StarEvent, type StarSummary } from '../star/types';
 import { type FlagSpec, parseArgs, UsageError, usage } from './args';
@@ -86,7 +87,7 @@ function phaseBars(): { onProgress(e: StarEvent): void; end(): void } {
 async function runCommand(flags: Record<string, string | number | boolean>): Promise<void> {
   const task = (flags.task as string | undefined) ?? 'arithmetic';
   if (task === 'csqa') return csqaCommand(flags);
-  if (task !== 'arithmetic') throw new UsageError(`Unknown task "${task}". Known tasks: arithmetic, csqa.`);
+  if (task !== 'arithmetic') throw new UsageError(`Unknown task "${task}". Known tasks: ${TASK_NAMES.join(', ')}.`);
   const mode = flags.mode as Mode | undefined;
   if (mode !== undefined && !MODES.includes(mode)) throw new UsageError(`Unknown mode "${mode}". Modes: ${MODES.join(', ')}.`);
   const out = need(flags, 'out');

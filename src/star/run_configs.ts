@@ -5,9 +5,10 @@
 import { LORA_TARGETS, type LoraTarget } from '../model/lora';
 import { DEFAULT_OPTIM } from '../train/config';
 import { validateStarConfig } from './config';
-import { type RunConfig, validateRunConfig } from './run_config';
+import type { RunConfig } from './run_config';
 import { EXEMPLARS } from './tasks/csqa_exemplars';
 import type { CsqaRunConfig } from './tasks/csqa_run';
+import { taskNamed } from './tasks/registry';
 
 export type AnyRunConfig = RunConfig | CsqaRunConfig;
 
@@ -58,10 +59,8 @@ export function validateCsqaRunConfig(cfg: CsqaRunConfig): void {
   validateStarConfig(cfg.star);
 }
 
-/** Either kind of config; throws a message naming the bad field (or the unknown task). */
+/** Any task's config (./tasks/registry.ts); throws a message naming the bad field (or the unknown task). */
 export function validateAnyRunConfig(cfg: AnyRunConfig): void {
   if (typeof cfg !== 'object' || cfg === null) throw new Error('A run config must be an object.');
-  if (cfg.task === 'csqa') validateCsqaRunConfig(cfg);
-  else if (cfg.task === 'arithmetic') validateRunConfig(cfg);
-  else throw new Error(`Unknown task ${JSON.stringify((cfg as { task?: unknown }).task)}. Known tasks: arithmetic, csqa.`);
+  taskNamed((cfg as { task?: unknown }).task).validate(cfg);
 }

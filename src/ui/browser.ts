@@ -2,6 +2,7 @@
 // category (digit count, or the right answer's label for CommonsenseQA), each with its prompt, rationale,
 // answer and the expected answer. Text only.
 
+import { taskOf } from '../star/tasks/registry';
 import type { RationaleRow, RunInfo } from '../worker/api';
 import { card, field, fill, h, setText } from './dom';
 import { byCategory, categoryLabel } from './format';
@@ -68,7 +69,7 @@ export function rationaleBrowser(deps: BrowserDeps): RationaleBrowser {
     rows = got;
     const cats = [...new Set(rows.map((r) => r.category))].sort(byCategory);
     const keep = digitSel.value;
-    setText(categoryName, run.config.task === 'csqa' ? 'Right answer' : 'Digits');
+    setText(categoryName, taskOf(run.config).categoryName);
     fill(digitSel, h('option', { value: '', text: 'all' }), ...cats.map((c) => h('option', { value: c, text: categoryLabel(c) })));
     digitSel.value = cats.includes(keep) ? keep : '';
     render();

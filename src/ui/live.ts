@@ -4,8 +4,8 @@
 // stored run the same way, minus what only a running one has. A CommonsenseQA run also shows its model
 // loading (./downloads.ts), and its accuracy per right answer (a)..(e) where arithmetic has digit counts.
 
-import { isLocalModel } from '../star/run_configs';
 import type { PhaseName } from '../star/types';
+import { taskOf } from '../star/tasks/registry';
 import type { EngineEvent, RunInfo } from '../worker/api';
 import { accuracySeries, heatmap, lineChart } from './charts';
 import { card, fill, h, perFrame, setText } from './dom';
@@ -35,14 +35,7 @@ export interface LiveView {
 const PHASE_ORDER = PHASES.map((p) => p.name);
 
 export function describeConfig(r: RunInfo): string {
-  const c = r.config;
-  const s = c.star;
-  if (c.task === 'csqa') {
-    const model = isLocalModel(c) ? 'local model files' : c.model;
-    const tuning = c.lora ? `LoRA rank ${c.lora.rank} on ${c.lora.targets.join(', ')}` : 'full fine-tuning';
-    return `CommonsenseQA · ${model} · ${s.mode} · ${s.trainSize} questions per iteration · ${s.iterations} iterations · ${c.fewShot}-shot · ${tuning} · seed ${s.seed}`;
-  }
-  return `${c.model} model · ${s.mode} · ${s.minDigits}–${s.maxDigits} digits · ${s.iterations} iterations · seed ${s.seed}`;
+  return taskOf(r.config).describe(r.config);
 }
 
 export function liveView(deps: LiveDeps): LiveView {
@@ -204,7 +197,7 @@ export function liveView(deps: LiveDeps): LiveView {
   const renderRecords = () => {
     if (!run) return;
     fill(heat, heatmap(run.iterations));
-    setText(heatTitle, run.config.task === 'csqa' ? 'Accuracy (%) by right answer' : 'Accuracy (%) by digit count');
+    setText(heatTitle, taskOf(run.config).heatmapTitle);
     // Under the rationale filter a right answer is kept only with a right scratchpad: both counts show.
     const both = (kept: number, answers: number | undefined) => (answers !== undefined && answers !== kept ? `${kept} (${answers} right answers)` : String(kept));
     const head = ['iteration', 'generated', 'solved', 'rationalized', 'failed', 'trained on', 'steps', 'final loss', 'accuracy', 'tokens/s', 'time'];

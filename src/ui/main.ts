@@ -1,7 +1,8 @@
 // The page: wires the views to the engine worker. The worker does every heavy thing (GPU, loop,
 // storage, zips); this thread only renders events, at most once per frame.
 
-import { type AnyRunConfig, isLocalModel } from '../star/run_configs';
+import type { AnyRunConfig } from '../star/run_configs';
+import { taskOf } from '../star/tasks/registry';
 import { folderName } from '../storage/names';
 import type { CsqaFiles, EngineEvent, RunInfo } from '../worker/api';
 import { createEngineClient } from '../worker/client';
@@ -29,7 +30,7 @@ const explain = explainPanel();
 function lastAdded(run: RunInfo): Added | null {
   const r = run.iterations.at(-1);
   if (!r || r.iteration === 0 || r.generated === 0) return null;
-  const rationale = run.config.task === 'arithmetic' && run.config.star.filter === 'rationale';
+  const rationale = taskOf(run.config).checksRationales(run.config);
   return { iteration: r.iteration, lines: keptLines(r.keptByCategory, rationale) };
 }
 const stream = rationaleStream();
@@ -116,7 +117,7 @@ async function refresh(): Promise<void> {
 async function startRun(cfg: AnyRunConfig, name: string, files?: CsqaFiles): Promise<void> {
   try {
     const est = await client.api.estimate(cfg, files);
-    const label = cfg.task === 'csqa' ? `CSQA ${isLocalModel(cfg) ? 'local model' : cfg.model.split('/').pop()}` : cfg.model;
+    const label = taskOf(cfg).modelLabel(cfg);
     const id = await client.api.start(cfg, name || `${label} · ${cfg.star.mode}`, client.listener(onEvent), files);
     liveId = id;
     const r = await client.api.getRun(id);

@@ -2,6 +2,7 @@
 // (two or more runs' accuracy curves on one chart), and import of a zipped run folder.
 
 import type { RunInfo } from '../worker/api';
+import { taskOf } from '../star/tasks/registry';
 import { lineChart, PALETTE } from './charts';
 import { card, fill, h } from './dom';
 import { pct, when } from './format';
@@ -57,7 +58,7 @@ export function runsView(deps: RunsDeps): RunsView {
       h('thead', {}, h('tr', {}, ...['run', 'mode', 'task', 'iterations', 'best', 'final'].map((t) => h('th', { text: t, attrs: { scope: 'col' } })))),
       h('tbody', {}, ...chosen.map((r) => {
         const best = r.iterations.reduce((b, q) => Math.max(b, q.evalAccuracy), 0);
-        const task = r.config.task === 'csqa' ? 'CommonsenseQA' : `${r.config.star.minDigits}–${r.config.star.maxDigits} digits`;
+        const task = taskOf(r.config).scope(r.config);
         return h('tr', {}, ...[r.name, r.config.star.mode, task, String(Math.max(0, r.iterations.length - 1)), pct(best), pct(r.iterations.at(-1)?.evalAccuracy)].map((t) => h('td', { text: t })));
       })),
     ));

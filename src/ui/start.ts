@@ -7,6 +7,7 @@ import { layoutParams } from '../model/params';
 import { type StepSchedule, withMode } from '../star/config';
 import { DEFAULT_PRESET, presetBase, RUN_PRESETS, type RunConfig, type RunPresetName, validateRunConfig } from '../star/run_config';
 import { type AnyRunConfig, isLocalModel } from '../star/run_configs';
+import { TASK_NAMES, taskNamed } from '../star/tasks/registry';
 import { MODES, type Mode } from '../star/types';
 import type { CsqaFiles, Estimate } from '../worker/api';
 import { csqaForm } from './csqa_form';
@@ -256,8 +257,7 @@ export function startForm(deps: StartDeps): StartForm {
   };
   const taskField = h('fieldset', { class: 'task' },
     h('legend', { class: 'field-label', text: 'Task' }),
-    choice('arithmetic', 'Arithmetic', 'n-digit addition with a scratchpad, on a small model trained from scratch'),
-    choice('csqa', 'CommonsenseQA', 'five-way commonsense questions answered with a rationale, by a pretrained model from the Hugging Face Hub (SmolLM2-135M-Instruct: about 270 MB, downloaded once and kept) or from your disk'),
+    ...TASK_NAMES.map((t) => choice(t, taskNamed(t).title, taskNamed(t).blurb)),
   );
   const arithmeticPart = h('div', { class: 'start-form' },
     field('Preset', preset),

@@ -1,0 +1,17 @@
+// The arithmetic task as the registry (../registry.ts) describes it: n-digit addition with a scratchpad.
+
+import { type RunConfig, validateRunConfig } from '../../run_config';
+import type { TaskInfo } from '../registry';
+
+export const ARITHMETIC: TaskInfo<RunConfig> = {
+  name: 'arithmetic',
+  title: 'Arithmetic',
+  blurb: 'n-digit addition with a scratchpad, on a small model that starts from a base model trained ahead of time (or trains one from scratch)',
+  categoryName: 'Digits',
+  heatmapTitle: 'Accuracy (%) by digit count',
+  validate: (c) => validateRunConfig(c),
+  describe: (c) => `${c.model} model · ${c.star.mode} · ${c.star.minDigits}–${c.star.maxDigits} digits · ${c.star.iterations} iterations · seed ${c.star.seed}`,
+  scope: (c) => `${c.star.minDigits}–${c.star.maxDigits} digits`,
+  modelLabel: (c) => c.model,
+  checksRationales: (c) => c.star.filter === 'rationale',
+};
