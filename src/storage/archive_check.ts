@@ -5,7 +5,7 @@ import { parseSafetensors, type SafetensorsFile } from '../hub/safetensors';
 import { presetConfig } from '../model/config';
 import { layoutParams } from '../model/params';
 import type { AnyRunConfig } from '../star/run_configs';
-import type { CsqaProblem } from '../star/tasks/csqa';
+import type { CsqaQuestions } from '../star/tasks/csqa_data';
 import { checkProblem } from '../star/tasks/csqa_data';
 import type { PhaseName } from '../star/types';
 
@@ -104,10 +104,7 @@ export function checkPhase(file: string, cfg: AnyRunConfig, iteration: number, p
 }
 
 /** A CommonsenseQA run's questions, as the app stores them with the run (csqa-questions.json in an archive). */
-export interface CsqaQuestions {
-  train: CsqaProblem[];
-  eval: CsqaProblem[];
-}
+export type { CsqaQuestions };
 
 /** Checks csqa-questions.json: two lists of well-formed questions (the rules of ../star/tasks/csqa_data.ts). */
 export function checkQuestions(file: string, v: unknown): CsqaQuestions {

@@ -14,15 +14,14 @@ import type { ModelConfig } from '../model/config';
 import { trainingPool } from '../star/draws';
 import { isLocalModel } from '../star/run_configs';
 import { questionBlock } from '../star/tasks/csqa';
-import { checkHeldOut, CSQA_HUB_REPO, loadCsqaFromHub, parseCsqaJsonl } from '../star/tasks/csqa_data';
+import { csqaTaskFor, QUESTIONS_DOC } from '../star/tasks/csqa/task';
+import { checkHeldOut, CSQA_HUB_REPO, type CsqaQuestions, loadCsqaFromHub, parseCsqaJsonl } from '../star/tasks/csqa_data';
 import { type CsqaRunConfig, holdOut } from '../star/tasks/csqa_run';
-import type { CsqaQuestions } from '../storage/archive_check';
 import type { Db } from '../storage/db';
 import { IdbRunStore } from '../storage/run_store';
 import type { CsqaFiles, Estimate } from './api';
 import { type CsqaSizes, estimateCsqa, generationBatch } from './csqa_estimate';
 import type { Calibration, Limits } from './estimate';
-import { csqaTaskFor, QUESTIONS_DOC } from './records';
 
 export const HF_CONFIG_DOC = 'hf-config';
 const MODEL_FILE = (name: string) => `model-file:${name}`;

@@ -1,49 +1,18 @@
 // What a run's stored phases say: iteration records are built from the stored phase outputs by the same
 // function the loop uses (../star/iteration_record.ts), and an iteration's rationales are matched to its
-// problems, which are re-drawn from the config's seeds exactly as the loop drew them. An arithmetic run's
-// problems come from its seeds alone; a CommonsenseQA run's are drawn from the questions stored with it
-// ('csqa-questions').
+// problems, which are re-drawn from the config's seeds exactly as the loop drew them, by the run's task as the
+// registry builds it (../star/tasks/registry.ts: from the seeds alone, or from questions stored with the run).
 
 import { iterationSample, sampleWeights, trainingPool } from '../star/draws';
 import { storedRecords } from '../star/iteration_record';
 import type { AnyRunConfig } from '../star/run_configs';
-import { arithmeticTask } from '../star/tasks/arithmetic_task';
-import { type CsqaProblem, csqaTask } from '../star/tasks/csqa';
-import type { CsqaRunConfig } from '../star/tasks/csqa_run';
-import type { EvaluateOutput, FilterOutput, GenerateOutput, IterationRecord, RationalizeOutput, RunStore, TaskAdapter } from '../star/types';
-import type { CsqaQuestions } from '../storage/archive_check';
+import { type RunTask, taskOf } from '../star/tasks/registry';
+import type { EvaluateOutput, FilterOutput, GenerateOutput, IterationRecord, RationalizeOutput, RunStore } from '../star/types';
 import type { RationaleRow } from './api';
 
-export const QUESTIONS_DOC = 'csqa-questions';
-
-/** A task as the record and rationale views need it: the adapter, and the expected answer as text. */
-interface RunTask {
-  task: TaskAdapter<unknown>;
-  expected(p: unknown): string | null;
-}
-
-/** The CSQA task of a run config over its questions (the same options the session runs it with). */
-export function csqaTaskFor(cfg: CsqaRunConfig, q: CsqaQuestions) {
-  return csqaTask({ train: q.train, eval: q.eval, fewShot: cfg.fewShot, fewShotInTraining: cfg.fewShotInTraining, maxNewTokens: cfg.maxNewTokens });
-}
-
-/** The run's task, or null when a CSQA run's questions are not stored (an archive written without them). */
-export async function taskFor(cfg: AnyRunConfig, store: RunStore): Promise<RunTask | null> {
-  if (cfg.task === 'arithmetic') {
-    const task = arithmeticTask(cfg.star) as TaskAdapter<unknown>;
-    return { task, expected: (p) => task.answerOf(task.directTarget(p)) };
-  }
-  const q = await store.getJSON<CsqaQuestions>(QUESTIONS_DOC);
-  if (!q) return null;
-  const task = csqaTaskFor(cfg, q) as unknown as TaskAdapter<unknown>;
-  return {
-    task,
-    expected: (p) => {
-      const c = p as CsqaProblem;
-      const right = c.choices.find((x) => x.label === c.answerKey);
-      return `${c.answerKey.toLowerCase()}${right ? ` (${right.text})` : ''}`; // the label as answerOf writes it, then the text
-    },
-  };
+/** The run's task, or null when what it needs is not stored (a CSQA archive written without its questions). */
+export function taskFor(cfg: AnyRunConfig, store: RunStore): Promise<RunTask | null> {
+  return taskOf(cfg).runTask(cfg, store);
 }
 
 /** Records of the iterations whose evaluation is stored (0..n, in order), from the stored phases (see iteration_record.ts). */

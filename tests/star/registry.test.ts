@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { runConfig } from '../../src/star/run_config';
 import { validateAnyRunConfig } from '../../src/star/run_configs';
 import { csqaRunConfig } from '../../src/star/tasks/csqa_run';
+import { MemoryStore } from '../../src/star/stores/memory';
 import { TASK_NAMES, taskNamed, taskOf } from '../../src/star/tasks/registry';
 
 describe('the task registry', () => {
@@ -28,6 +29,18 @@ describe('the task registry', () => {
     expect(taskOf(arith).checksRationales(arith)).toBe(true);
     expect(taskOf(csqa).checksRationales(csqa)).toBe(false);
     expect(new Set(TASK_NAMES.map((t) => taskNamed(t).heatmapTitle)).size).toBe(TASK_NAMES.length);
+  });
+
+  it('builds each run\'s task adapter from its config and what is stored with it', async () => {
+    const store = new MemoryStore();
+    const a = await taskOf(arith).runTask(arith, store);
+    const p = a!.task.evalProblems(3, 1)[0];
+    expect(a!.expected(p)).toBe(a!.task.answerOf(a!.task.directTarget(p)));
+    expect(await taskOf(csqa).runTask(csqa, store)).toBeNull(); // its questions are not stored
+    const q = { id: 'q1', stem: 'Where do fish live?', choices: ['sky', 'water', 'desk', 'road', 'moon'].map((text, i) => ({ label: 'ABCDE'[i], text })), answerKey: 'B', concept: '' };
+    await store.putJSON('csqa-questions', { train: [q], eval: [q] });
+    const c = await taskOf(csqa).runTask(csqa, store);
+    expect(c!.expected(c!.task.evalProblems(1, 1)[0])).toBe('b (water)');
   });
 
   it('refuses a task it does not know, naming the ones it does', () => {

@@ -39,6 +39,12 @@ export interface CsqaProblem {
   concept: string;
 }
 
+/** A CommonsenseQA run's questions, stored with it ('csqa-questions'): its training pool and its held-out set. */
+export interface CsqaQuestions {
+  train: CsqaProblem[];
+  eval: CsqaProblem[];
+}
+
 export const CSQA_HUB_REPO = 'datasets/tau/commonsense_qa';
 export type CsqaSplit = 'train' | 'validation';
 

@@ -3,6 +3,7 @@
 // ./arithmetic/task.ts, ./csqa/task.ts). A new task is a module of its own and one line below.
 
 import type { AnyRunConfig, TaskName } from '../run_configs';
+import type { RunStore, TaskAdapter } from '../types';
 import { ARITHMETIC } from './arithmetic/task';
 import { CSQA } from './csqa/task';
 
@@ -27,6 +28,17 @@ export interface TaskInfo<C extends AnyRunConfig = AnyRunConfig> {
   modelLabel(cfg: C): string;
   /** Whether its rationales are checked step by step under the 'rationale' filter (the explain panel says so). */
   checksRationales(cfg: C): boolean;
+  /**
+   * The run's task adapter as the loop ran it, with the expected answer of a problem as text (the record and
+   * rationale views), from the config and what is stored with the run; null when that is missing.
+   */
+  runTask(cfg: C, store: Pick<RunStore, 'getJSON'>): Promise<RunTask | null>;
+}
+
+/** A run's task adapter, and a problem's expected answer as text. */
+export interface RunTask {
+  task: TaskAdapter<unknown>;
+  expected(p: unknown): string | null;
 }
 
 type Registry = { [K in TaskName]: TaskInfo<Extract<AnyRunConfig, { task: K }>> };

@@ -1,6 +1,8 @@
 // The arithmetic task as the registry (../registry.ts) describes it: n-digit addition with a scratchpad.
 
 import { type RunConfig, validateRunConfig } from '../../run_config';
+import type { TaskAdapter } from '../../types';
+import { arithmeticTask } from '../arithmetic_task';
 import type { TaskInfo } from '../registry';
 
 export const ARITHMETIC: TaskInfo<RunConfig> = {
@@ -14,4 +16,8 @@ export const ARITHMETIC: TaskInfo<RunConfig> = {
   scope: (c) => `${c.star.minDigits}–${c.star.maxDigits} digits`,
   modelLabel: (c) => c.model,
   checksRationales: (c) => c.star.filter === 'rationale',
+  async runTask(c) {
+    const task = arithmeticTask(c.star) as TaskAdapter<unknown>; // problems come from the config's seeds alone
+    return { task, expected: (p) => task.answerOf(task.directTarget(p)) };
+  },
 };

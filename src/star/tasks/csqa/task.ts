@@ -2,8 +2,19 @@
 // a pretrained model.
 
 import { isLocalModel, validateCsqaRunConfig } from '../../run_configs';
+import type { TaskAdapter } from '../../types';
+import { type CsqaProblem, csqaTask } from '../csqa';
+import type { CsqaQuestions } from '../csqa_data';
 import type { CsqaRunConfig } from '../csqa_run';
 import type { TaskInfo } from '../registry';
+
+/** Where a CommonsenseQA run stores its questions (the pool and the held-out set it drew). */
+export const QUESTIONS_DOC = 'csqa-questions';
+
+/** The CSQA task of a run config over its questions (the same options the session runs it with). */
+export function csqaTaskFor(cfg: CsqaRunConfig, q: CsqaQuestions) {
+  return csqaTask({ train: q.train, eval: q.eval, fewShot: cfg.fewShot, fewShotInTraining: cfg.fewShotInTraining, maxNewTokens: cfg.maxNewTokens });
+}
 
 export const CSQA: TaskInfo<CsqaRunConfig> = {
   name: 'csqa',
@@ -21,4 +32,17 @@ export const CSQA: TaskInfo<CsqaRunConfig> = {
   scope: () => 'CommonsenseQA',
   modelLabel: (c) => `CSQA ${isLocalModel(c) ? 'local model' : c.model.split('/').pop()}`,
   checksRationales: () => false, // no step-by-step check: the answer filter alone
+  async runTask(c, store) {
+    const q = await store.getJSON<CsqaQuestions>(QUESTIONS_DOC);
+    if (!q) return null; // an archive written without its questions
+    const task = csqaTaskFor(c, q) as unknown as TaskAdapter<unknown>;
+    return {
+      task,
+      expected: (p) => {
+        const x = p as CsqaProblem;
+        const right = x.choices.find((y) => y.label === x.answerKey);
+        return `${x.answerKey.toLowerCase()}${right ? ` (${right.text})` : ''}`; // the label as answerOf writes it, then the text
+      },
+    };
+  },
 };
