@@ -18,11 +18,8 @@
 // so a bad archive changes nothing.
 
 import { strFromU8, strToU8, type Zippable, zipSync } from 'fflate';
-import { toHfConfig } from '../hub/hf_config';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, peftConfig } from '../hub/peft';
-import { presetConfig } from '../model/config';
 import { type AnyRunConfig, validateAnyRunConfig } from '../star/run_configs';
-import { arithmeticTokenizer } from '../star/tasks/char_tokenizer';
+import { taskOf } from '../star/tasks/registry';
 import type { KeptExample, PhaseName, StarSummary } from '../star/types';
 import { checkPhase, checkQuestions, checkSummary, checkWeights, type CsqaQuestions, ImportError, PHASE_NAMES, refuse, sameJSON, sampleSize } from './archive_check';
 import { readRunFiles } from './archive_zip';
@@ -101,16 +98,9 @@ export function zipRun(meta: RunMeta, a: RunArchive): Uint8Array {
   return zipSync(files);
 }
 
-/** The last model as Hugging Face tooling reads it (file name -> bytes). */
+/** The last model as Hugging Face tooling reads it (file name -> bytes), as the run's task writes it. */
 function finalModel(a: RunArchive, final: Uint8Array): [string, Uint8Array][] {
-  const c = a.config;
-  if (c.task === 'arithmetic') {
-    const tok = arithmeticTokenizer;
-    const hf = { ...toHfConfig(presetConfig(c.model), { bosId: tok.bos, eosId: tok.eos }), pad_token_id: tok.pad, star_tokenizer: 'arithmetic-char' };
-    return [['config.json', json(hf)], ['model.safetensors', final]];
-  }
-  if (c.lora) return [[ADAPTER_CONFIG, json(peftConfig(c.lora, c.model))], [ADAPTER_WEIGHTS, final]]; // the loop stores adapters
-  return a.docs['hf-config'] === undefined ? [] : [['config.json', json(a.docs['hf-config'])], ['model.safetensors', final]];
+  return taskOf(a.config).finalModel(a.config, final, a.docs['hf-config']).map(([path, v]) => [path, v instanceof Uint8Array ? v : json(v)]);
 }
 
 // ---- Import ----

@@ -2,11 +2,10 @@
 // with a message naming the file and the field, before anything is written.
 
 import { parseSafetensors, type SafetensorsFile } from '../hub/safetensors';
-import { presetConfig } from '../model/config';
 import { layoutParams } from '../model/params';
 import type { AnyRunConfig } from '../star/run_configs';
-import type { CsqaQuestions } from '../star/tasks/csqa_data';
-import { checkProblem } from '../star/tasks/csqa_data';
+import { checkProblem, type CsqaQuestions } from '../star/tasks/csqa_data';
+import { taskOf } from '../star/tasks/registry';
 import type { PhaseName } from '../star/types';
 
 /** What to do about an archive that is damaged, hostile or not a run: start again from a clean export. */
@@ -79,8 +78,7 @@ export const checkSummary: Check = shape({
 
 /** Problems per iteration: the sample is drawn from a pool the task may cap at its question count (CSQA). */
 export function sampleSize(cfg: AnyRunConfig, questions?: CsqaQuestions): number | null {
-  if (cfg.task === 'arithmetic') return cfg.star.trainSize;
-  return questions ? Math.min(cfg.star.trainSize, cfg.star.poolSize, questions.train.length) : null;
+  return taskOf(cfg).sampleSize(cfg, questions);
 }
 
 /** Checks one phase file's shape and its agreement with the run's config (`n`: problems per iteration, when known). */
@@ -134,8 +132,9 @@ export function checkWeights(file: string, cfg: AnyRunConfig, bytes: Uint8Array)
     const why = (e as Error).message.replace(`${file}: `, '');
     throw refuse(`${file} is not a safetensors weights file (${why}).`);
   }
-  if (cfg.task !== 'arithmetic') return; // a pretrained model's layout is known once its config.json is loaded
-  for (const e of layoutParams(presetConfig(cfg.model)).entries) {
+  const model = taskOf(cfg).presetModel(cfg);
+  if (!model) return; // a pretrained model's layout is known once its config.json is loaded
+  for (const e of layoutParams(model).entries) {
     const t = header[e.name];
     if (!t) throw refuse(`${file} has no tensor ${e.name}, which the ${cfg.model} model needs.`);
     if (t.shape.join('x') !== e.shape.join('x')) {

@@ -43,6 +43,21 @@ describe('the task registry', () => {
     expect(c!.expected(c!.task.evalProblems(1, 1)[0])).toBe('b (water)');
   });
 
+  it('says what an archive needs: problems per iteration, the model\'s shapes, the final model\'s files', () => {
+    expect(taskOf(arith).sampleSize(arith)).toBe(arith.star.trainSize);
+    expect(taskOf(csqa).sampleSize(csqa)).toBeNull(); // without its questions, unknown
+    expect(taskOf(csqa).sampleSize(csqa, { train: [1, 2, 3] })).toBe(3); // capped at the pool
+    expect(taskOf(arith).presetModel(arith)).toMatchObject({ dModel: 64, nLayers: 2 });
+    expect(taskOf(csqa).presetModel(csqa)).toBeNull();
+    const w = new Uint8Array([1, 2, 3]);
+    const files = taskOf(arith).finalModel(arith, w, undefined);
+    expect(files.map(([f]) => f)).toEqual(['config.json', 'model.safetensors']);
+    expect(files[0][1]).toMatchObject({ model_type: 'llama', star_tokenizer: 'arithmetic-char' });
+    expect(files[1][1]).toBe(w);
+    expect(taskOf(csqa).finalModel(csqa, w, undefined).map(([f]) => f)).toEqual(['adapter_config.json', 'adapter_model.safetensors']); // LoRA
+    expect(taskOf(csqa).finalModel({ ...csqa, lora: null }, w, undefined)).toEqual([]); // no config.json stored: nothing to write
+  });
+
   it('refuses a task it does not know, naming the ones it does', () => {
     expect(() => taskNamed('chess')).toThrow('Unknown task "chess". Known tasks: arithmetic, csqa.');
     expect(() => validateAnyRunConfig({ ...arith, task: 'chess' } as never)).toThrow(/Known tasks: arithmetic, csqa/);

@@ -2,6 +2,7 @@
 // must tell tasks apart asks the registry instead of comparing names (the task modules:
 // ./arithmetic/task.ts, ./csqa/task.ts). A new task is a module of its own and one line below.
 
+import type { ModelConfig } from '../../model/config';
 import type { AnyRunConfig, TaskName } from '../run_configs';
 import type { RunStore, TaskAdapter } from '../types';
 import { ARITHMETIC } from './arithmetic/task';
@@ -33,6 +34,18 @@ export interface TaskInfo<C extends AnyRunConfig = AnyRunConfig> {
    * rationale views), from the config and what is stored with the run; null when that is missing.
    */
   runTask(cfg: C, store: Pick<RunStore, 'getJSON'>): Promise<RunTask | null>;
+  /**
+   * Problems per iteration: the sample size, which a task whose problems are stored with the run (`stored`, its
+   * questions) caps at its pool; null when that depends on data that is not there.
+   */
+  sampleSize(cfg: C, stored?: { train: unknown[] }): number | null;
+  /** The model's shapes when the run config alone fixes them (a preset trained here); null for a pretrained model. */
+  presetModel(cfg: C): ModelConfig | null;
+  /**
+   * The last model as Hugging Face tooling reads it: (file name, JSON value or bytes) pairs, given its weights and
+   * the model's own config.json where the run stored one.
+   */
+  finalModel(cfg: C, weights: Uint8Array, hfConfig: unknown): [string, unknown][];
 }
 
 /** A run's task adapter, and a problem's expected answer as text. */

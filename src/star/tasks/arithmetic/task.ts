@@ -1,8 +1,11 @@
 // The arithmetic task as the registry (../registry.ts) describes it: n-digit addition with a scratchpad.
 
+import { toHfConfig } from '../../../hub/hf_config';
+import { presetConfig } from '../../../model/config';
 import { type RunConfig, validateRunConfig } from '../../run_config';
 import type { TaskAdapter } from '../../types';
 import { arithmeticTask } from '../arithmetic_task';
+import { arithmeticTokenizer as tok } from '../char_tokenizer';
 import type { TaskInfo } from '../registry';
 
 export const ARITHMETIC: TaskInfo<RunConfig> = {
@@ -20,4 +23,10 @@ export const ARITHMETIC: TaskInfo<RunConfig> = {
     const task = arithmeticTask(c.star) as TaskAdapter<unknown>; // problems come from the config's seeds alone
     return { task, expected: (p) => task.answerOf(task.directTarget(p)) };
   },
+  sampleSize: (c) => c.star.trainSize,
+  presetModel: (c) => presetConfig(c.model),
+  finalModel: (c, weights) => [
+    ['config.json', { ...toHfConfig(presetConfig(c.model), { bosId: tok.bos, eosId: tok.eos }), pad_token_id: tok.pad, star_tokenizer: 'arithmetic-char' }],
+    ['model.safetensors', weights],
+  ],
 };

@@ -1,6 +1,7 @@
 // CommonsenseQA as the registry (../registry.ts) describes it: five-way questions answered with a rationale by
 // a pretrained model.
 
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, peftConfig } from '../../../hub/peft';
 import { isLocalModel, validateCsqaRunConfig } from '../../run_configs';
 import type { TaskAdapter } from '../../types';
 import { type CsqaProblem, csqaTask } from '../csqa';
@@ -44,5 +45,11 @@ export const CSQA: TaskInfo<CsqaRunConfig> = {
         return `${x.answerKey.toLowerCase()}${right ? ` (${right.text})` : ''}`; // the label as answerOf writes it, then the text
       },
     };
+  },
+  sampleSize: (c, stored) => (stored ? Math.min(c.star.trainSize, c.star.poolSize, stored.train.length) : null),
+  presetModel: () => null, // a pretrained model's layout is known once its config.json is loaded
+  finalModel(c, weights, hfConfig) {
+    if (c.lora) return [[ADAPTER_CONFIG, peftConfig(c.lora, c.model)], [ADAPTER_WEIGHTS, weights]]; // the loop stores adapters
+    return hfConfig === undefined ? [] : [['config.json', hfConfig], ['model.safetensors', weights]];
   },
 };
