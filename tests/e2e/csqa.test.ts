@@ -95,7 +95,11 @@ describe('CommonsenseQA in the app (headless Chromium, WebGPU on SwiftShader, a 
   it('refuses a model that cannot fit from its config.json, before asking for its tokenizer or weights', async () => {
     await page.goto(server.url);
     await expect.poll(() => page.locator('.pill').first().textContent(), { timeout: 30_000 }).toMatch(/^GPU: (?!checking|unavailable)/);
+    const paper = () => page.locator('.explain .paper div:not([hidden])').textContent();
+    expect(await paper()).toMatch(/89\.5%.*1–5 digit addition/); // the explain panel follows the form's task
     await page.getByTestId('task-csqa').check();
+    await expect.poll(paper).toMatch(/72\.5%.*dev set/);
+    expect(await page.locator('.explain-phase strong').first().textContent()).toBe('Base model');
     await page.getByTestId('csqa-model').selectOption('repo');
     await page.getByTestId('csqa-repo').fill('fixtures/too-big');
     await page.getByTestId('csqa-preset').selectOption('micro');

@@ -58,6 +58,17 @@ describe('the task registry', () => {
     expect(taskOf(csqa).finalModel({ ...csqa, lora: null }, w, undefined)).toEqual([]); // no config.json stored: nothing to write
   });
 
+  it('describes every phase and the paper\'s result per task, following an arithmetic run\'s recipe', () => {
+    for (const t of TASK_NAMES) {
+      const phases = taskNamed(t).phases();
+      expect(Object.keys(phases).sort()).toEqual(['evaluate', 'filter', 'finetune', 'generate', 'rationalize', 'seed']);
+      expect(taskNamed(t).paper.result).toMatch(/^\d+\.\d%$/);
+    }
+    expect(taskOf(csqa).phases(csqa).seed.title).toBe('Base model');
+    expect(taskOf(arith).phases(arith).seed.text).toMatch(/ships with the app/);
+    expect(taskOf(arith).phases({ ...arith, base: 'scratch' }).seed.text).toMatch(/trained from scratch/);
+  });
+
   it('refuses a task it does not know, naming the ones it does', () => {
     expect(() => taskNamed('chess')).toThrow('Unknown task "chess". Known tasks: arithmetic, csqa.');
     expect(() => validateAnyRunConfig({ ...arith, task: 'chess' } as never)).toThrow(/Known tasks: arithmetic, csqa/);

@@ -1,8 +1,9 @@
-// The "How STaR works" panel's arithmetic phase texts follow the run's recipe (src/ui/explain.ts).
+// The "How STaR works" panel's arithmetic phase texts follow the run's recipe (src/star/tasks/arithmetic/phases.ts),
+// and the panel shows the texts and paper of the task it is given (src/ui/explain.ts, through the task registry).
 
 import { describe, expect, it } from 'vitest';
 import { RUN_PRESETS } from '../../src/star/run_config';
-import { arithmeticPhaseTexts, PHASES } from '../../src/ui/explain';
+import { ARITHMETIC_PHASES, arithmeticPhaseTexts } from '../../src/star/tasks/arithmetic/phases';
 
 describe('the phase texts of an arithmetic run', () => {
   it('describe the demo recipe: a shipped base, the rationale filter, hint replay, an accumulated kept set, epochs', () => {
@@ -18,7 +19,7 @@ describe('the phase texts of an arithmetic run', () => {
   it("are the paper's plain loop for a run from scratch that filters on answers, without replay or accumulation", () => {
     const plain = { base: 'scratch' as const, star: { filter: 'answer' as const, hintReplay: false, accumulate: false, steps: { kind: 'multiply' as const, start: 40, factor: 1.2 } } };
     const t = arithmeticPhaseTexts(plain);
-    for (const name of ['seed', 'generate', 'filter', 'rationalize', 'evaluate'] as const) expect(t[name]).toBe(PHASES.find((p) => p.name === name)!.text);
+    for (const name of ['seed', 'generate', 'filter', 'rationalize', 'evaluate'] as const) expect(t[name]).toBe(ARITHMETIC_PHASES[name].text);
     expect(t.finetune).toBe('The base model M₀ (never the previous one) is fine-tuned on the rationales kept in this iteration, for more steps each iteration, giving Mₙ.');
   });
 });

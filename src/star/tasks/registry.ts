@@ -4,7 +4,7 @@
 
 import type { ModelConfig } from '../../model/config';
 import type { AnyRunConfig, TaskName } from '../run_configs';
-import type { RunStore, TaskAdapter } from '../types';
+import type { PhaseName, RunStore, TaskAdapter } from '../types';
 import { ARITHMETIC } from './arithmetic/task';
 import { CSQA } from './csqa/task';
 
@@ -46,6 +46,10 @@ export interface TaskInfo<C extends AnyRunConfig = AnyRunConfig> {
    * the model's own config.json where the run stored one.
    */
   finalModel(cfg: C, weights: Uint8Array, hfConfig: unknown): [string, unknown][];
+  /** What each phase does on this task, titled: as a run with config `cfg` runs it, or as the default one would. */
+  phases(cfg?: C): Record<PhaseName, { title: string; text: string }>;
+  /** The paper's result on this task, which a run reproduces: text before and after the figure, and a note on ours. */
+  paper: { before: string; result: string; after: string; note: string };
 }
 
 /** A run's task adapter, and a problem's expected answer as text. */

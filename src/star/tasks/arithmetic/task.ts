@@ -6,6 +6,7 @@ import { type RunConfig, validateRunConfig } from '../../run_config';
 import type { TaskAdapter } from '../../types';
 import { arithmeticTask } from '../arithmetic_task';
 import { arithmeticTokenizer as tok } from '../char_tokenizer';
+import { ARITHMETIC_PAPER, arithmeticPhases } from './phases';
 import type { TaskInfo } from '../registry';
 
 export const ARITHMETIC: TaskInfo<RunConfig> = {
@@ -29,4 +30,6 @@ export const ARITHMETIC: TaskInfo<RunConfig> = {
     ['config.json', { ...toHfConfig(presetConfig(c.model), { bosId: tok.bos, eosId: tok.eos }), pad_token_id: tok.pad, star_tokenizer: 'arithmetic-char' }],
     ['model.safetensors', weights],
   ],
+  phases: arithmeticPhases,
+  paper: ARITHMETIC_PAPER,
 };

@@ -8,6 +8,7 @@ import { type CsqaProblem, csqaTask } from '../csqa';
 import type { CsqaQuestions } from '../csqa_data';
 import type { CsqaRunConfig } from '../csqa_run';
 import type { TaskInfo } from '../registry';
+import { CSQA_PAPER, CSQA_PHASES } from './phases';
 
 /** Where a CommonsenseQA run stores its questions (the pool and the held-out set it drew). */
 export const QUESTIONS_DOC = 'csqa-questions';
@@ -52,4 +53,6 @@ export const CSQA: TaskInfo<CsqaRunConfig> = {
     if (c.lora) return [[ADAPTER_CONFIG, peftConfig(c.lora, c.model)], [ADAPTER_WEIGHTS, weights]]; // the loop stores adapters
     return hfConfig === undefined ? [] : [['config.json', hfConfig], ['model.safetensors', weights]];
   },
+  phases: () => CSQA_PHASES,
+  paper: CSQA_PAPER,
 };
