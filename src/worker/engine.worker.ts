@@ -24,7 +24,7 @@ async function connectGpu(): Promise<GpuBackend> {
       maxBufferSize: limits.maxBufferSize,
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
     },
-    limits,
+    limits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize, kernels: gpu.kernels },
     lost: gpu.lost,
     createEngine: (cfg) => createRunEngine(gpu, cfg),
     createCsqaEngine: (cfg, model) => createCsqaEngine(gpu, cfg, model),

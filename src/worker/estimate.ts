@@ -4,8 +4,9 @@
 // (calibrate), and are a rough default before that.
 
 import { generatorBytes } from '../generate/generate';
+import type { KernelProfile } from '../gpu/device';
 import { activationSizes, memoryReport } from '../model/activations';
-import { type ModelConfig, presetConfig } from '../model/config';
+import { headDim, type ModelConfig, presetConfig } from '../model/config';
 import type { LoraConfig } from '../model/lora';
 import { plannedStepsForIteration } from '../star/config';
 import type { RunConfig } from '../star/run_config';
@@ -23,6 +24,8 @@ export const MEMORY_BUDGET = 2 * 1024 ** 3;
 export interface Limits {
   maxBufferSize: number;
   maxStorageBufferBindingSize: number;
+  /** Which kernels the device runs ('cpu': a CPU driver such as SwiftShader), for the time guessed before it is measured. */
+  kernels?: KernelProfile;
 }
 
 /** Seconds per training step and per decode step (one token for a whole batch), on one device. */
@@ -31,8 +34,28 @@ export interface Calibration {
   decodeStep: number;
 }
 
-/** Before this device has finished an iteration: a mid-range guess (a laptop GPU, or SwiftShader on a fast CPU). */
-export const DEFAULT_CALIBRATION: Calibration = { trainStep: 0.04, decodeStep: 0.012 };
+/**
+ * Before this device has finished an iteration, its speed is guessed from the work of a step and the kind of
+ * device: arithmetic throughput on these small matmuls, and the fixed cost of one dispatch.
+ *   cpu: SwiftShader on 2 cores. The demo preset measured 0.40 s a training step (76k parameters, batch 16,
+ *        ~110 tokens: ~0.8 GFLOP) and the five preset ~2 s (150k, batch 16, ~160 tokens); a dispatch ~0.7 ms.
+ *   gpu: a laptop GPU: a small share of its peak on matrices this narrow, and tens of microseconds a dispatch
+ *        (published measurements: 24-71 µs). Not measured here (no GPU): a guess, replaced after one iteration.
+ */
+export const DEVICE_GUESS: Record<KernelProfile, { flops: number; dispatch: number }> = {
+  cpu: { flops: 2e9, dispatch: 7e-4 },
+  gpu: { flops: 2e11, dispatch: 3e-5 },
+};
+
+/** Seconds per training step (batch B of T tokens) and per decode step (batch G) guessed for a device of this kind. */
+export function guessCalibration(model: ModelConfig, B: number, T: number, G: number, kernels: KernelProfile): Calibration {
+  const d = DEVICE_GUESS[kernels];
+  const weights = model.nLayers * (2 * model.dModel * (model.nHeads + model.nKvHeads) * headDim(model) + 3 * model.dModel * model.dFF) + model.vocab * model.dModel;
+  const attention = model.nLayers * 2 * T * model.nHeads * headDim(model); // per token: scores and the weighted sum, about half causal
+  const train = 6 * B * T * (weights + attention) / d.flops + (10 + 37 * model.nLayers) * d.dispatch; // ~37 dispatches per layer and step
+  const decode = 2 * G * (weights + attention) / d.flops + (4 + 12 * model.nLayers) * d.dispatch; // 12 per layer (tests/generate)
+  return { trainStep: train, decodeStep: decode };
+}
 
 export function calibrationKey(cfg: RunConfig): string {
   return `${cfg.model}/${cfg.trainBatch}/${cfg.genBatch}`;
@@ -44,6 +67,18 @@ function longestExample(cfg: RunConfig): number {
   const nines = 10 ** d - 1;
   const p = makeProblem(nines, nines);
   return arithmeticTokenizer.encode(problemPrompt(p, true)).length + arithmeticTokenizer.encode(scratchpad(p)).length + 2;
+}
+
+/** Tokens of a typical training batch: examples bucketed by length (train/batches.ts), so the mean over the digit range. */
+function typicalLength(cfg: RunConfig): number {
+  const { minDigits, maxDigits } = cfg.star;
+  let sum = 0;
+  for (let d = minDigits; d <= maxDigits; d++) {
+    const nines = 10 ** d - 1;
+    const p = makeProblem(nines, nines);
+    sum += arithmeticTokenizer.encode(problemPrompt(p, true)).length + arithmeticTokenizer.encode(scratchpad(p)).length + 2;
+  }
+  return Math.ceil(sum / (maxDigits - minDigits + 1) / BUCKET_T) * BUCKET_T;
 }
 
 /** Decode steps to generate for `n` problems spread evenly over the digit range, grouped as the loop groups them. */
@@ -91,7 +126,7 @@ export function estimateRun(cfg: RunConfig, limits: Limits | null, calib: Calibr
   const memory = memoryReport(model, { B: cfg.trainBatch, T, kvCache: generatorBytes(model, cfg.genBatch, model.maxSeq) });
   const largestBuffer = largestActivation(model, cfg.trainBatch, T);
   const work = runWork(cfg);
-  const c = calib ?? DEFAULT_CALIBRATION;
+  const c = calib ?? guessCalibration(model, cfg.trainBatch, Math.min(T, typicalLength(cfg)), cfg.genBatch, limits?.kernels ?? 'gpu');
   const seconds = work.trainSteps * c.trainStep + work.decodeSteps * c.decodeStep;
 
   // A GPU whose buffers max out small is a small GPU: allow at most four of its largest buffers.

@@ -32,4 +32,21 @@ describe('estimating an arithmetic run', () => {
     expect(runWork({ ...RUN_PRESETS.demo, base: 'scratch', star: fixed }).trainSteps).toBe(fixed.seedSteps + 40 + 48 + 58 + 69 + 83 + 100);
     expect(runWork({ ...RUN_PRESETS.demo, star: fixed }).trainSteps).toBe(40 + 48 + 58 + 69 + 83 + 100);
   });
+
+  it('guesses the time of an uncalibrated device from its kind: the demo on SwiftShader within 2x of what it measured', () => {
+    const limits = (kernels: 'cpu' | 'gpu') => ({ maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 27, kernels });
+    const demo = RUN_PRESETS.demo as RunConfig;
+    const secs = (e: { seconds: number | null }) => e.seconds ?? NaN;
+    const cpu = { ...estimateRun(demo, limits('cpu'), null) };
+    // Measured on this kind of device (docs/results.md): 28.5 minutes in Node, 19.5 in the browser.
+    expect(secs(cpu) / 60).toBeGreaterThan(19.5 / 2);
+    expect(secs(cpu) / 60).toBeLessThan(28.5 * 2);
+    expect(cpu.calibrated).toBe(false);
+    const gpu = estimateRun(demo, limits('gpu'), null);
+    expect(secs(gpu) * 10).toBeLessThan(secs(cpu));
+    // More parameters, longer sums and more iterations take longer; a measured speed replaces the guess.
+    expect(secs(estimateRun(RUN_PRESETS.five as RunConfig, limits('cpu'), null))).toBeGreaterThan(5 * secs(cpu));
+    const measured = estimateRun(demo, limits('cpu'), { trainStep: 0.4, decodeStep: 0.05 });
+    expect(secs(measured)).toBeCloseTo(measured.trainSteps * 0.4 + measured.decodeSteps * 0.05);
+  });
 });
