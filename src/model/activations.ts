@@ -8,7 +8,7 @@
 // segments and row chunks (src/model/params.ts). allocateActs refuses a batch with any other buffer
 // over the limit, naming the largest B x T that fits.
 
-import { createBuffer, type View } from '../gpu/buffers';
+import { createBuffer, subView, type View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { gradNormPartials } from '../ops/adamw';
 import { headDim, type ModelConfig } from './config';
@@ -144,6 +144,27 @@ export function allocateActs(gpu: Gpu, cfg: ModelConfig, B: number, T: number, l
     );
   }
   return mapActs(sizes, (n, name) => createBuffer(gpu, n * 4, name));
+}
+
+/**
+ * The activations of a batch of B x T inside `arena`, activations allocated for a longer batch: each a view of the
+ * start of the arena's buffer of the same name (every activation is laid out so that a shorter batch is a prefix).
+ * Trainers of several lengths that never run at once (bucketed training) then share one set of buffers. Null when
+ * the arena cannot hold them (a buffer too small, or split differently).
+ */
+export function actsWithin(arena: Acts<View>, cfg: ModelConfig, B: number, T: number, lora: LoraConfig | undefined, maxBindingBytes: number): Acts<View> | null {
+  const byName = new Map<string, View>();
+  mapActs(arena, (v, name) => byName.set(name, v));
+  let fits = true;
+  const acts = mapActs(activationSizes(cfg, B, T, lora, maxBindingBytes), (n, name) => {
+    const v = byName.get(name);
+    if (!v || v.size < n * 4) {
+      fits = false;
+      return v as View;
+    }
+    return subView(v, 0, n * 4);
+  });
+  return fits ? acts : null;
 }
 
 function largestActivation(acts: Acts<number>): { name: string; floats: number } {

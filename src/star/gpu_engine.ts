@@ -11,9 +11,10 @@
 // readParams returns those stored values widened to f32.
 
 import { describeNonFinite, finiteTensorF32, parseSafetensors, type SafetensorsFile, writeSafetensors } from '../hub/safetensors';
+import type { View } from '../gpu/buffers';
 import type { Gpu } from '../gpu/device';
 import { chooseBatchSize, createGenerator, type Generator } from '../generate/generate';
-import { baseDtypeFor } from '../model/activations';
+import { type Acts, allocateActs, baseDtypeFor } from '../model/activations';
 import type { ModelConfig } from '../model/config';
 import { createLoraAdapters, initLora, type LoraConfig, type ModelWeights, validateLora, withAdapters } from '../model/lora';
 import {
@@ -118,7 +119,10 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
   };
   // Trainers by sequence length. They share the weights and one optimizer state, so bucketed batches of several
   // lengths train as one fine-tune; without bucketing there is one at a time, replaced when the length changes.
+  // Bucketed trainers never run at once, so they also share one set of activations, allocated for the model's
+  // longest sequence: memory for one trainer, however many lengths there are.
   const trainers = new Map<number, Trainer>();
+  let arena: Acts<View> | null = null;
   let generator: Generator | null = null;
 
   const trainerFor = (T: number): Trainer => {
@@ -129,7 +133,8 @@ export function createGpuEngine(gpu: Gpu, cfg: ModelConfig, tok: EngineTokenizer
       trainers.clear();
     }
     const first = trainers.values().next().value;
-    const tr = createTrainer(gpu, cfg, { B: opts.trainBatch, T }, optim, { shared: weights, optimizer: first?.optimizer });
+    if (opts.bucket) arena ??= allocateActs(gpu, cfg, opts.trainBatch, cfg.maxSeq, lora || undefined);
+    const tr = createTrainer(gpu, cfg, { B: opts.trainBatch, T }, optim, { shared: weights, optimizer: first?.optimizer, actsArena: arena ?? undefined });
     trainers.set(T, tr);
     return tr;
   };

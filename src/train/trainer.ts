@@ -13,7 +13,7 @@ import { type Dispatch, encode } from '../gpu/kernel';
 import { adamw, type AdamwHyper, gradNormSq, setAdamwHyper } from '../ops/adamw';
 import { crossEntropy, lossWeights, weightedSum } from '../ops/cross_entropy';
 import { buildTokenIndex, uploadTokenIndex } from '../ops/embedding';
-import { type Acts, allocateActs, baseDtypeFor } from '../model/activations';
+import { type Acts, actsWithin, allocateActs, baseDtypeFor } from '../model/activations';
 import { type ModelConfig, validateConfig, validateTokens } from '../model/config';
 import { createLoraAdapters, type LoraConfig, type ModelWeights, sameLora, validateLora, withAdapters } from '../model/lora';
 import { createParamBuffers, downloadParams, layoutParams, matrixDtype, type ParamBuffers, type ParamDtype, type ParamTensors, uploadParams } from '../model/params';
@@ -119,6 +119,11 @@ export interface TrainerOptions {
   baseDtype?: ParamDtype;
   /** Another trainer's optimizer state (same trainable weights): this trainer steps the same optimizer. */
   optimizer?: OptimizerState;
+  /**
+   * Activations of a longer batch, owned by someone else: this trainer uses the start of each buffer
+   * (actsWithin) and does not free them. Trainers that share them must not run at once (bucketed training).
+   */
+  actsArena?: Acts<View>;
 }
 
 export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: OptimConfig = DEFAULT_OPTIM, opts: TrainerOptions = {}): Trainer {
@@ -139,7 +144,8 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
   const layout = layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize, baseDtype);
   if (shared && shared.layout.segmentSizes.join() !== layout.segmentSizes.join()) throw new Error('createTrainer: shared parameters have another layout');
   // Activations first: allocateActs refuses a batch with a buffer over the binding limit before anything is allocated.
-  const acts = allocateActs(gpu, cfg, B, T, lora);
+  const inArena = opts.actsArena && actsWithin(opts.actsArena, cfg, B, T, lora, gpu.limits.maxStorageBufferBindingSize);
+  const acts = inArena || allocateActs(gpu, cfg, B, T, lora);
   const base: ModelWeights = shared ?? createParamBuffers(gpu, layout, 'params');
   // LoRA: the shared weights' adapters, or own ones.
   const ownAdapters = opts.lora && !base.lora ? createLoraAdapters(gpu, cfg, opts.lora) : undefined;
@@ -283,7 +289,7 @@ export function createTrainer(gpu: Gpu, cfg: ModelConfig, shape: Shape, optim: O
           seen.add(b);
         } else if (x && typeof x === 'object') Object.values(x).forEach(free);
       };
-      free(acts);
+      if (!inArena) free(acts);
       if (nSeg > 1) [segNorms, ones].forEach((b) => b.buffer.destroy());
     },
     resetOptimizer() {

@@ -123,8 +123,10 @@ export function estimateRun(cfg: RunConfig, limits: Limits | null, calib: Calibr
   const model = presetConfig(cfg.model);
   const longest = longestExample(cfg);
   const T = Math.min(model.maxSeq, Math.ceil(longest / BUCKET_T) * BUCKET_T);
-  const memory = memoryReport(model, { B: cfg.trainBatch, T, kvCache: generatorBytes(model, cfg.genBatch, model.maxSeq) });
-  const largestBuffer = largestActivation(model, cfg.trainBatch, T);
+  // Bucketed training keeps a trainer for every length a batch rounds up to; they share one set of activations,
+  // allocated for the model's longest sequence (src/star/gpu_engine.ts).
+  const memory = memoryReport(model, { B: cfg.trainBatch, T: model.maxSeq, kvCache: generatorBytes(model, cfg.genBatch, model.maxSeq) });
+  const largestBuffer = largestActivation(model, cfg.trainBatch, model.maxSeq);
   const work = runWork(cfg);
   const c = calib ?? guessCalibration(model, cfg.trainBatch, Math.min(T, typicalLength(cfg)), cfg.genBatch, limits?.kernels ?? 'gpu');
   const seconds = work.trainSteps * c.trainStep + work.decodeSteps * c.decodeStep;

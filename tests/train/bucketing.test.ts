@@ -2,6 +2,7 @@
 // the weights and one optimizer: the same training as padding every batch to the longest, only cheaper.
 
 import { describe, expect, it } from 'vitest';
+import { allocateActs } from '../../src/model/activations';
 import { presetConfig } from '../../src/model/config';
 import { downloadParams, initParams } from '../../src/model/params';
 import { makeProblem, problemPrompt, sampleProblems, scratchpad } from '../../src/star/tasks/arithmetic';
@@ -52,7 +53,7 @@ describe('bucketed batches', () => {
     expect(again.map((b) => Array.from(b.tokens))).toEqual(batches.map((b) => Array.from(b.tokens)));
   });
 
-  it('trainers of two lengths sharing one optimizer train as one padded to the longest does', async () => {
+  it('trainers of two lengths sharing one optimizer and one set of activations train as one padded to the longest does', async () => {
     const gpu = await testGpu();
     const cfg = presetConfig('micro');
     const B = 2;
@@ -63,10 +64,18 @@ describe('bucketed batches', () => {
     const optim = { ...DEFAULT_OPTIM, lr: 1e-2, warmupSteps: 1 };
     const init = initParams(cfg, 3);
 
-    // Bucketed: the short batches on a T=48 trainer, the long one on a T=112 trainer, one optimizer.
-    const big = createTrainer(gpu, cfg, { B, T: T2 }, optim);
+    // Bucketed: the short batches on a T=48 trainer, the long one on a T=112 trainer, one optimizer, and both in
+    // the activations of one batch at the model's longest sequence (as the engine shares them).
+    const arena = allocateActs(gpu, cfg, B, cfg.maxSeq);
+    const big = createTrainer(gpu, cfg, { B, T: T2 }, optim, { actsArena: arena });
     big.loadParams(init);
-    const small = createTrainer(gpu, cfg, { B, T: T1 }, optim, { shared: big.params, optimizer: big.optimizer });
+    const bytes = () => gpu.stats.bytesCreated;
+    let before = bytes();
+    const small = createTrainer(gpu, cfg, { B, T: T1 }, optim, { shared: big.params, optimizer: big.optimizer, actsArena: arena });
+    const inArena = bytes() - before;
+    before = bytes();
+    createTrainer(gpu, cfg, { B, T: T1 }, optim, { shared: big.params, optimizer: big.optimizer }).destroy();
+    expect(inArena).toBeLessThan((bytes() - before) / 10); // its activations cost nothing: they are the arena's
     // Padded: every batch at T=112 on its own trainer.
     const ref = createTrainer(gpu, cfg, { B, T: T2 }, optim);
     ref.loadParams(init);
@@ -88,5 +97,6 @@ describe('bucketed batches', () => {
     small.destroy();
     big.destroy();
     ref.destroy();
+    for (const v of Object.values(arena).flat()) if (v && typeof v === 'object' && 'buffer' in v) (v as { buffer: GPUBuffer }).buffer.destroy();
   });
 });
