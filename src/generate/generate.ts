@@ -294,13 +294,11 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
         if (!finished[i] && steps >= maxNew) finished[i] = true;
         opts.onText?.(i, g.text, finished[i]);
       }
+      // No step is in flight here, so the GPU's flags (EOS included) are exactly doneNow.
+      for (let b = 0; b < cur.plan.B; b++) doneArr[b] = doneNow[b];
       if (markDone.length) {
-        // No step is in flight here, so the GPU's flags (EOS included) are exactly doneNow.
-        for (let b = 0; b < cur.plan.B; b++) doneArr[b] = doneNow[b];
         for (const r of markDone) doneArr[r] = 1;
         upload(gpu, f.done, doneArr);
-      } else {
-        for (let b = 0; b < cur.plan.B; b++) doneArr[b] = doneNow[b];
       }
       if (compacting && steps < maxNew) {
         const live = cur.prompt.flatMap((i, r) => (i >= 0 && !finished[i] ? [r] : []));
