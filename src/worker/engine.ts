@@ -3,11 +3,11 @@
 // on fake-indexeddb. One run is live at a time, and the worker running it holds its lock (./locks.ts),
 // so another tab can neither resume nor delete it. A stored 'running' run that is neither live here nor
 // locked elsewhere was cut off (the page reloaded or Stop ended the worker) and is listed as
-// 'interrupted'. CommonsenseQA's model and questions are read through ./csqa.ts.
+// 'interrupted'. What differs by task (estimating, preparing and opening a run) is in ./tasks.ts.
 
-import { describeModel, type HubModel } from '../hub/load';
+import type { HubModel } from '../hub/load';
 import type { RunConfig } from '../star/run_config';
-import { type AnyRunConfig, validateAnyRunConfig } from '../star/run_configs';
+import { validateAnyRunConfig } from '../star/run_configs';
 import { MemoryStore } from '../star/stores/memory';
 import type { CsqaRunConfig } from '../star/tasks/csqa_run';
 import type { StarEngine, StarSummary } from '../star/types';
@@ -15,14 +15,13 @@ import { ImportError, readRunArchive, unzipRun, writeRunArchive, zipRun } from '
 import { type Db, keys, read } from '../storage/db';
 import { IdbRunStore } from '../storage/run_store';
 import { deleteRun, getRun, listRuns, newRunId, newRunMeta, putRun, type RunMeta } from '../storage/runs';
-import type { CsqaFiles, EngineApi, EngineEvent, GpuInfo, RunInfo } from './api';
+import type { EngineApi, EngineEvent, GpuInfo, RunInfo } from './api';
 import { createCsqaInputs, type HubDeps } from './csqa';
-import { calibrateCsqa, csqaCalibrationKey } from './csqa_estimate';
-import { type Calibration, calibrate, calibrationKey, estimateRun, type Limits } from './estimate';
+import type { Calibration, Limits } from './estimate';
 import { defaultLocks, type RunLocks } from './locks';
-import { loadShipped } from '../star/shipped';
 import { completedRecords, rationaleRows } from './records';
 import { type OpenedEngine, type Session, startSession } from './session';
+import { type WorkerCtx, workerTask } from './tasks';
 
 /** An acquired GPU, as the API needs it. */
 export interface GpuBackend {
@@ -46,8 +45,6 @@ export interface EngineDeps {
   locks?: RunLocks;
   now?(): number;
 }
-
-const PROGRESS_EVERY_MS = 100;
 
 /** A file the app serves (a shipped base model), as bytes; a failed request says what to do. */
 async function fetchBytes(url: URL): Promise<Uint8Array> {
@@ -94,39 +91,10 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
   const goingElsewhere = (name: string) =>
     new Error(`Run "${name}" is going in another tab or window of this page. Watch or stop it there, or close that tab and resume it here.`);
 
-  /** The engine of a run: arithmetic's at once; CommonsenseQA's once its model has loaded (with byte progress). */
-  const openEngine = async (g: GpuBackend, meta: RunMeta, emit: (e: EngineEvent) => void, signal: AbortSignal): Promise<OpenedEngine> => {
-    const cfg = meta.config;
-    const runId = meta.id;
-    if (cfg.task === 'arithmetic') {
-      // A shipped base: read once per session, but stored only while the run has no base yet (see session.ts).
-      let base: Uint8Array | undefined;
-      if (cfg.base !== 'scratch' && (await read<unknown>(db, keys.weights(runId, 'base'))) === undefined) {
-        emit({ kind: 'model', runId, state: 'loading', text: `Loading the base model (${cfg.base.shipped})…` });
-        base = await loadShipped(cfg.base, deps.fetchBytes ?? fetchBytes);
-        emit({ kind: 'model', runId, state: 'ready', text: `Base model ${cfg.base.shipped}: trained ahead of time, checked (SHA-256 ${cfg.base.sha256.slice(0, 12)}…)` });
-      }
-      return { engine: g.createEngine(cfg), base, calibration: (r) => {
-        const value = calibrate(cfg, r);
-        return value && { key: calibrationKey(cfg), value };
-      } };
-    }
-    emit({ kind: 'model', runId, state: 'loading', text: `Loading ${cfg.model}…` });
-    const last = new Map<string, number>();
-    const model = await csqa.load(db, runId, cfg, g.limits, signal, (p) => {
-      const t = now();
-      if (p.loaded < p.total && t - (last.get(p.file) ?? -Infinity) < PROGRESS_EVERY_MS) return;
-      last.set(p.file, t);
-      emit({ kind: 'download', runId, file: p.file, loaded: p.loaded, total: p.total, cached: p.cached });
-    });
-    emit({ kind: 'model', runId, state: 'ready', text: `${model.source}: ${describeModel(model.cfg, model.memory)}` });
-    const engine = g.createCsqaEngine(cfg, model);
-    const modelCfg = model.cfg; // not the model: its tensors (on the GPU now) may be collected
-    return { engine, calibration: (r) => {
-      const value = calibrateCsqa(cfg, modelCfg, r);
-      return value && { key: csqaCalibrationKey(cfg), value };
-    } };
-  };
+  const ctx: WorkerCtx = { db, calibFor, csqa, fetchBytes: deps.fetchBytes ?? fetchBytes, now };
+  /** The engine of a run, as its task opens it (./tasks.ts): arithmetic's at once; CommonsenseQA's once its model has loaded. */
+  const openEngine = (g: GpuBackend, meta: RunMeta, emit: (e: EngineEvent) => void, signal: AbortSignal): Promise<OpenedEngine> =>
+    workerTask(meta.config).open(ctx, g, meta, meta.config, emit, signal);
 
   const launch = async (meta: RunMeta, onEvent: (e: EngineEvent) => void): Promise<void> => {
     const release = await locks.tryHold(meta.id);
@@ -149,9 +117,6 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
     return session.then(() => undefined);
   };
 
-  const estimateCsqaRun = (config: CsqaRunConfig, files: CsqaFiles | undefined, limits: Limits | null) =>
-    csqa.prepare(config, files, limits, (c) => calibFor(csqaCalibrationKey(c)));
-
   const needIdle = () => {
     if (live) throw new Error('A run is already going: pause or stop it first.');
   };
@@ -170,30 +135,22 @@ export function createEngineApi(deps: EngineDeps): EngineApi & { /** Tests: the 
     async estimate(config, files) {
       validateAnyRunConfig(config);
       const limits = gpu ? (await gpu.catch(() => null))?.limits ?? null : null;
-      if (config.task === 'csqa') return (await estimateCsqaRun(config, files, limits)).estimate;
-      return estimateRun(config, limits, await calibFor(calibrationKey(config)));
+      return workerTask(config).estimate(ctx, config, files, limits);
     },
 
     async start(config, name, onEvent, files) {
       needIdle();
       validateAnyRunConfig(config);
       const g = await connect();
-      let run: AnyRunConfig = config;
-      let prepared: Awaited<ReturnType<typeof estimateCsqaRun>> | null = null;
-      if (config.task === 'csqa') {
-        prepared = await estimateCsqaRun(config, files, g.limits);
-        if (prepared.estimate.refusal) throw new Error(prepared.estimate.refusal);
-        run = prepared.estimate.csqa!.config; // capped at the questions there are
-      } else {
-        const { refusal } = estimateRun(config, g.limits, null);
-        if (refusal) throw new Error(refusal);
-      }
+      const prepared = await workerTask(config).prepare(ctx, config, files, g.limits);
+      if (prepared.refusal) throw new Error(prepared.refusal);
+      const run = prepared.config;
       needIdle();
       const meta = newRunMeta(newRunId(), name.trim() || `${run.model} ${run.star.mode}`, run, 'browser');
       await putRun(db, meta);
-      if (prepared) {
+      if (prepared.store) {
         try {
-          await csqa.store(db, meta.id, files, prepared);
+          await prepared.store(meta.id);
         } catch (e) {
           await deleteRun(db, meta.id).catch(() => {});
           throw e;
