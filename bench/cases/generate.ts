@@ -25,13 +25,19 @@ export function generateName(s: GenerateShape): string {
   return `generate() ${s.preset} B${s.B}`;
 }
 
-export async function generateCase(gpu: Gpu, s: GenerateShape, repeats: number): Promise<CaseResult> {
+/** A generator of the shape's batch over random weights of its preset, and B random prompts of its length. */
+function randomGenerator(gpu: Gpu, s: GenerateShape, promptSeed: number) {
   const cfg = presetConfig(s.preset);
   const params = createParamBuffers(gpu, layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize), 'bench.params');
   uploadParams(gpu, params, initParams(cfg, 1));
   const gen = createGenerator(gpu, cfg, params, { B: s.B, S: cfg.maxSeq });
-  const r = rng(2);
+  const r = rng(promptSeed);
   const prompts = Array.from({ length: s.B }, () => Array.from({ length: s.prompt }, () => 3 + Math.floor(r() * (cfg.vocab - 3))));
+  return { cfg, params, gen, prompts };
+}
+
+export async function generateCase(gpu: Gpu, s: GenerateShape, repeats: number): Promise<CaseResult> {
+  const { cfg, params, gen, prompts } = randomGenerator(gpu, s, 2);
   let produced = 0;
   const call = async (maxNewTokens: number) => {
     const out = await gen.generate(prompts, { maxNewTokens, sampling: GREEDY, eosId: cfg.vocab, padId: 0 });
@@ -76,12 +82,7 @@ async function askedPerStep(call: (steps: number) => Promise<void>, nLayers: num
  * alternately in one run; the value is the speedup, with the rows each decoded.
  */
 export async function raggedCase(gpu: Gpu, s: GenerateShape, repeats: number): Promise<CaseResult> {
-  const cfg = presetConfig(s.preset);
-  const params = createParamBuffers(gpu, layoutParams(cfg, gpu.limits.maxStorageBufferBindingSize), 'bench.params');
-  uploadParams(gpu, params, initParams(cfg, 1));
-  const gen = createGenerator(gpu, cfg, params, { B: s.B, S: cfg.maxSeq });
-  const r = rng(3);
-  const prompts = Array.from({ length: s.B }, () => Array.from({ length: s.prompt }, () => 3 + Math.floor(r() * (cfg.vocab - 3))));
+  const { cfg, params, gen, prompts } = randomGenerator(gpu, s, 3);
   const decode = (ids: number[]) => ids.map((t) => String.fromCharCode(0x100 + t)).join('');
   const hash = (t: string) => [...t].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_003, 7);
   const stopAt = (t: string) => {

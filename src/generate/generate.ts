@@ -15,9 +15,9 @@ import { createBuffer, readF32, readU32, subView, upload, type View } from '../g
 import type { Gpu } from '../gpu/device';
 import type { Dispatch } from '../gpu/kernel';
 import { encode } from '../gpu/kernel';
-import { headDim, type ModelConfig, validateTokens } from '../model/config';
+import { type ModelConfig, validateTokens } from '../model/config';
 import {
-  createInferencePlan, createKvCache, inferenceActivationBytes, type InferencePlan, type KvCache, kvCacheBytes, maxBatchForBindings, uploadPositions,
+  createInferencePlan, createKvCache, inferenceActivationBytes, type InferencePlan, type KvCache, kvCacheBytes, kvRowBytes, maxBatchForBindings, uploadPositions,
 } from '../model/inference';
 import type { ParamBuffers } from '../model/params';
 import { sample, type SampleArgs, type SamplingParams, setSampleStep } from '../ops/sampling';
@@ -81,7 +81,7 @@ export function compactSizes(B: number): number[] {
  * a compaction moves a layer's keys or values through.
  */
 export function generatorBytes(cfg: ModelConfig, B: number, S: number, maxPrompt = S): number {
-  const scratch = (compactSizes(B)[0] ?? 0) * S * cfg.nKvHeads * headDim(cfg) * 4;
+  const scratch = (compactSizes(B)[0] ?? 0) * kvRowBytes(cfg, S);
   const compacted = compactSizes(B).reduce((n, b) => n + inferenceActivationBytes(cfg, b, 1), 0);
   return kvCacheBytes(cfg, B, S) + inferenceActivationBytes(cfg, B, 1) + inferenceActivationBytes(cfg, B, maxPrompt) + B * S * 4 + 2 * B * 4 + compacted + scratch;
 }
@@ -119,7 +119,7 @@ export function createGenerator(gpu: Gpu, cfg: ModelConfig, params: ParamBuffers
   const done = createBuffer(gpu, B * 4, 'gen.done');
   const history = createBuffer(gpu, B * S * 4, 'gen.history');
   const decodePlan = createInferencePlan(gpu, cfg, params, cache, 1, start);
-  const rowBytes = S * cfg.nKvHeads * headDim(cfg) * 4; // one sequence's keys (or values) in one layer
+  const rowBytes = kvRowBytes(cfg, S); // one sequence's keys (or values) in one layer
   // The first `rows` rows of the batch: the cache, flags and history of a compacted batch (row strides unchanged).
   const front = (rows: number) => ({
     cache: { B: rows, S, k: cache.k.map((v) => subView(v, 0, rows * rowBytes)), v: cache.v.map((v) => subView(v, 0, rows * rowBytes)) } as KvCache,

@@ -36,8 +36,13 @@ export interface KvCache {
   v: View[];
 }
 
+/** Bytes of one sequence's keys (or values) in one layer's cache of S positions. */
+export function kvRowBytes(cfg: ModelConfig, S: number): number {
+  return S * cfg.nKvHeads * headDim(cfg) * 4;
+}
+
 export function kvCacheBytes(cfg: ModelConfig, B: number, S: number): number {
-  return 2 * cfg.nLayers * B * S * cfg.nKvHeads * headDim(cfg) * 4;
+  return 2 * cfg.nLayers * B * kvRowBytes(cfg, S);
 }
 
 /** Per sequence, the floats of each generation buffer that grows with the batch (S cache positions, Tq new tokens). */

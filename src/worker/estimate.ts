@@ -61,23 +61,23 @@ export function calibrationKey(cfg: RunConfig): string {
   return `${cfg.model}/${cfg.trainBatch}/${cfg.genBatch}`;
 }
 
-/** Tokens of the longest training example: the largest digit count, all nines (every column carries), hinted. */
-function longestExample(cfg: RunConfig): number {
-  const d = Math.max(cfg.star.maxDigits, cfg.star.seedMaxDigits);
+/** Tokens of the longest training example of d digits: all nines (every column carries), hinted, with BOS and EOS. */
+function exampleTokens(d: number): number {
   const nines = 10 ** d - 1;
   const p = makeProblem(nines, nines);
   return arithmeticTokenizer.encode(problemPrompt(p, true)).length + arithmeticTokenizer.encode(scratchpad(p)).length + 2;
+}
+
+/** Tokens of the longest training example: the largest digit count. */
+function longestExample(cfg: RunConfig): number {
+  return exampleTokens(Math.max(cfg.star.maxDigits, cfg.star.seedMaxDigits));
 }
 
 /** Tokens of a typical training batch: examples bucketed by length (train/batches.ts), so the mean over the digit range. */
 function typicalLength(cfg: RunConfig): number {
   const { minDigits, maxDigits } = cfg.star;
   let sum = 0;
-  for (let d = minDigits; d <= maxDigits; d++) {
-    const nines = 10 ** d - 1;
-    const p = makeProblem(nines, nines);
-    sum += arithmeticTokenizer.encode(problemPrompt(p, true)).length + arithmeticTokenizer.encode(scratchpad(p)).length + 2;
-  }
+  for (let d = minDigits; d <= maxDigits; d++) sum += exampleTokens(d);
   return Math.ceil(sum / (maxDigits - minDigits + 1) / BUCKET_T) * BUCKET_T;
 }
 
